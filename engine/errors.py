@@ -1,0 +1,75 @@
+"""One exception tree, grouped by what the engine should do next.
+
+    HgsyncError
+    ├── ConfigError        a config or pipeline file is wrong: stop before any I/O (exit 2)
+    ├── SourceError        a source cannot be read at all (database down, folder missing):
+    │                      the run stops, nothing is sent, the next run tries again
+    ├── StateError         the state store cannot be used: stop, nothing is sent
+    ├── RowError           one row cannot become a request: record it and go on
+    └── LockedError        another process runs this pipeline or holds the state store
+
+Delivery outcomes (delivered, rejected, retryable failure) are values, not exceptions:
+see ``connectors.hepsiglobal.client.Outcome``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a file, with where it is: ``file:line:col path: message``."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+    severity: str = "error"  # "error" stops the file from loading; "warning" does not
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}"
+        label = f" {self.path}:" if self.path else ""
+        prefix = "" if self.severity == "error" else f" {self.severity}:"
+        return f"{where}{prefix}{label} {self.message}"
+
+
+class HgsyncError(Exception):
+    """Base of every error hgsync raises on purpose."""
+
+    remedy: str = ""
+
+
+class ConfigError(HgsyncError):
+    """Config or pipeline files are wrong; carries every problem found."""
+
+    remedy = "fix the files, then check them with `hgsync validate`"
+
+    def __init__(self, problems: list[Problem] | str):
+        if isinstance(problems, str):
+            problems = [Problem("", 0, 0, "", problems)]
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class SourceError(HgsyncError):
+    """The source cannot be read at all; the run stops before sending anything."""
+
+    remedy = "check that the source is reachable, then run again"
+
+
+class StateError(HgsyncError):
+    """The state store cannot be opened or written."""
+
+    remedy = "check the `state:` URL in config/hgsync.yaml"
+
+
+class LockedError(HgsyncError):
+    """Another process holds the lock this one needs."""
+
+    remedy = "wait for the other process to finish, or stop it"
+
+
+class RowError(HgsyncError):
+    """One row cannot be turned into a valid request; it is recorded and skipped."""

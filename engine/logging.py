@@ -1,0 +1,96 @@
+"""structlog set-up, once per process, and the redaction every log line goes through.
+
+JSON lines on stderr when stderr is not a terminal, readable lines when it is. Context such
+as ``pipeline`` and ``run_id`` rides in contextvars (``structlog.contextvars``), so every
+event inside a run carries them without passing a logger around.
+
+Secrets never reach the output: values registered with :func:`register_secret` (client
+secrets, access tokens) are replaced by ``***`` wherever they appear in an event, and the
+values of keys that name a secret (``token``, ``secret``, ``password``, ``authorization``)
+are dropped whatever they hold.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "***"
+_SECRET_KEY = re.compile(r"(secret|token|password|passwd|authorization|api[_-]?key)", re.I)
+_SAFE_KEYS = {"token_type", "expires_in", "token_path"}
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?=@)", re.I)
+
+
+def register_secret(value: str | None) -> None:
+    """Never let ``value`` appear in any log output (tokens, client secrets, passwords)."""
+    if value and len(value) >= 4:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every registered secret and every password in a URL replaced by ``***``."""
+    with _secrets_lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return _URL_PASSWORD.sub(lambda m: m.group("scheme") + REDACTED, text)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {k: (REDACTED if _is_secret_key(k) else _redact(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact(v) for v in value)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return redact_text(str(value))
+
+
+def _is_secret_key(key: object) -> bool:
+    return isinstance(key, str) and key not in _SAFE_KEYS and bool(_SECRET_KEY.search(key))
+
+
+def redact_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: the last step before rendering."""
+    return {k: (REDACTED if _is_secret_key(k) else _redact(v)) for k, v in event_dict.items()}
+
+
+def configure(*, json: bool | None = None, level: str = "info", stream: TextIO | None = None) -> None:
+    """Configure structlog for this process. ``json=None`` picks JSON unless ``stream`` is a tty."""
+    stream = stream or sys.stderr
+    if json is None:
+        json = not (hasattr(stream, "isatty") and stream.isatty())
+    renderer: Any = (
+        structlog.processors.JSONRenderer(sort_keys=False)
+        if json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            redact_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str | None = None) -> Any:
+    return structlog.get_logger(name) if name else structlog.get_logger()
