@@ -1,0 +1,111 @@
+"""What every source connector is: a config model, and a class that reads rows with their origin.
+
+A connector registers itself by name with :func:`register_source`; a pipeline's
+``source:`` block is a mapping with one key, that name, whose value the connector's
+``Config`` model validates. Built-in connectors register exactly as an add-on would.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a row came from, as people read it: ``order_items(id=5)`` or ``drop/a.csv:12``.
+
+    ``batch`` groups rows that arrived together (one CSV file); ``rank`` orders batches,
+    higher being newer, so that the newer batch wins when two hold the same key.
+    """
+
+    label: str
+    batch: str | None = None
+    rank: int = 0
+
+    def __str__(self) -> str:
+        return self.label
+
+
+@dataclass(slots=True)
+class Row:
+    """One record from a source: column name → value, and where it came from."""
+
+    values: dict[str, Any]
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class CursorRead:
+    """An incremental read: rows whose ``column`` is at or past ``since`` (None: all rows)."""
+
+    column: str
+    since: Any = None
+
+
+@dataclass
+class SourceContext:
+    """What a connector may use besides its own config."""
+
+    home: Path
+    connections: Mapping[str, str] = field(default_factory=dict)
+    pipeline: str = ""
+
+
+class SourceConnector(ABC):
+    """A source of rows. Subclasses set ``Config`` and implement :meth:`read`."""
+
+    Config: ClassVar[type[BaseModel]]
+    type_name: ClassVar[str] = ""
+
+    def __init__(self, config: BaseModel, context: SourceContext):
+        self.config = config
+        self.context = context
+
+    def check(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Problems visible without any I/O (a connection name that is not configured...):
+        (location inside the connector's block, message)."""
+        return []
+
+    def columns(self) -> list[str] | None:
+        """The column names rows will have, inspecting the source if need be; None if unknown."""
+        return None
+
+    @property
+    def cursor_column(self) -> str | None:
+        """The column of incremental reads, when the pipeline asked for them."""
+        return None
+
+    @abstractmethod
+    def read(self, cursor: CursorRead | None = None) -> Iterator[Row]:
+        """Yield every row (or, with ``cursor``, those at or past it). Raises SourceError when the
+        source cannot be read at all."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+SOURCES: dict[str, type[SourceConnector]] = {}
+
+
+def register_source(name: str):
+    """Class decorator: make a connector available as ``source: {name: {...}}``."""
+
+    def decorate(cls: type[SourceConnector]) -> type[SourceConnector]:
+        cls.type_name = name
+        SOURCES[name] = cls
+        return cls
+
+    return decorate
+
+
+def known_sources() -> Mapping[str, type[SourceConnector]]:
+    """Every registered source type, built-in ones loaded first."""
+    import connectors.sql  # noqa: F401  (registers itself)
+
+    return SOURCES

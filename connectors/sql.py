@@ -1,0 +1,137 @@
+"""Database sources: a table or a query, read through SQLAlchemy with a server-side cursor.
+
+Rows stream in chunks (``stream_results`` + ``yield_per``), so memory stays flat however
+large the table. Each row's origin names the table and its primary key, ``order_items(id=5)``,
+or, for a query, the connection and row number, ``marketplace query row 17``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.exc import SQLAlchemyError
+
+from connectors.base import CursorRead, Origin, Row, SourceConnector, SourceContext, register_source
+from engine.errors import SourceError
+from engine.logging import redact_text
+from engine.settings import resolve_url
+
+
+class SqlSourceConfig(BaseModel):
+    """source: {sql: {...}}: a table or a query of one of config's connections."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connection: str = Field(description="the name of a database under `connections:` in config/hgsync.yaml")
+    table: str | None = Field(None, description="read this whole table (give table or query)")
+    schema_: str | None = Field(None, alias="schema", description="the table's schema, when not the default")
+    query: str | None = Field(None, description="read the rows of this SELECT (give table or query)")
+    chunk_size: int = Field(1000, ge=1, le=100_000, description="rows fetched from the server at a time")
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlSourceConfig:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give either table or query")
+        return self
+
+
+def describe_db_error(exc: SQLAlchemyError) -> str:
+    """A database error in one line, without SQLAlchemy's background link or any password."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if orig is not None else str(exc).split("\n(Background on this error")[0]
+    return redact_text(" ".join(text.split()))
+
+
+@register_source("sql")
+class SqlSource(SourceConnector):
+    config: SqlSourceConfig
+
+    Config = SqlSourceConfig
+
+    def __init__(self, config: SqlSourceConfig, context: SourceContext):
+        super().__init__(config, context)
+        self._engine: sa.Engine | None = None
+
+    def check(self) -> list[tuple[tuple[str | int, ...], str]]:
+        name = self.config.connection
+        if name not in self.context.connections:
+            known = ", ".join(sorted(self.context.connections)) or "none"
+            return [(("connection",), f"no connection named {name!r} in config (connections: {known})")]
+        return []
+
+    @property
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            try:
+                url = resolve_url(self.context.connections[self.config.connection], self.context.home)
+            except KeyError:
+                raise SourceError(f"no connection named {self.config.connection!r} in config") from None
+            try:
+                self._engine = sa.create_engine(url, pool_pre_ping=True)
+            except (SQLAlchemyError, ImportError) as exc:
+                raise SourceError(f"connection {self.config.connection!r}: {exc}") from None
+        return self._engine
+
+    def _statement(self, conn: sa.Connection, cursor: CursorRead | None) -> tuple[Any, list[str]]:
+        """The statement to run and the columns that identify a row in its origin."""
+        quote = conn.dialect.identifier_preparer.quote
+        if self.config.query is not None:
+            if cursor is None:
+                return sa.text(self.config.query), []
+            column = f"q.{quote(cursor.column)}"
+            where = f" WHERE {column} >= :since" if cursor.since is not None else ""
+            sql = f"SELECT * FROM ({self.config.query}) AS q{where} ORDER BY {column}"
+            return sa.text(sql).bindparams(**({"since": cursor.since} if where else {})), []
+        table = sa.Table(self.config.table, sa.MetaData(), schema=self.config.schema_, autoload_with=conn)
+        keys = [c.name for c in table.primary_key.columns]
+        select = sa.select(table)
+        if cursor is not None:
+            if cursor.column not in table.c:
+                raise SourceError(f"{self._label()} has no column {cursor.column!r} to use as cursor")
+            if cursor.since is not None:
+                select = select.where(table.c[cursor.column] >= cursor.since)
+            select = select.order_by(table.c[cursor.column])
+        select = select.order_by(*[table.c[k] for k in keys])
+        return select, keys
+
+    def _label(self) -> str:
+        if self.config.table is not None:
+            return f"{self.config.schema_}.{self.config.table}" if self.config.schema_ else self.config.table
+        return f"{self.config.connection} query"
+
+    def columns(self) -> list[str] | None:
+        try:
+            with self.engine.connect() as conn:
+                if self.config.query is not None:
+                    result = conn.execute(sa.text(f"SELECT * FROM ({self.config.query}) AS q WHERE 1 = 0"))
+                    return list(result.keys())
+                inspector = sa.inspect(conn)
+                return [
+                    c["name"] for c in inspector.get_columns(self.config.table, schema=self.config.schema_)
+                ]
+        except SQLAlchemyError as exc:
+            raise SourceError(f"{self._label()}: {describe_db_error(exc)}") from None
+
+    def read(self, cursor: CursorRead | None = None) -> Iterator[Row]:
+        label = self._label()
+        try:
+            with self.engine.connect() as conn:
+                statement, keys = self._statement(conn, cursor)
+                streaming = conn.execution_options(stream_results=True, yield_per=self.config.chunk_size)
+                for number, record in enumerate(streaming.execute(statement), start=1):
+                    values = dict(record._mapping)
+                    if keys:
+                        ident = ", ".join(f"{k}={values[k]!r}" for k in keys)
+                        yield Row(values, Origin(f"{label}({ident})"))
+                    else:
+                        yield Row(values, Origin(f"{label} row {number}"))
+        except SQLAlchemyError as exc:
+            raise SourceError(f"{label}: {describe_db_error(exc)}") from None
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None

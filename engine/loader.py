@@ -1,0 +1,401 @@
+"""Config and pipeline files into checked, compiled objects, with every problem at once.
+
+``load_project(home)`` reads ``config/hgsync.yaml`` and ``pipelines/*.yaml`` below ``home``
+and returns a :class:`Project` holding what loaded and a list of problems
+(``file:line:col path: message``) for what did not. Nothing here touches the network;
+:func:`check_columns` (used by ``validate``, ``plan`` and ``run``) asks the source for its
+columns, which may open a database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connectors.hepsiglobal.catalog import CATALOG, Operation
+from jinja2 import TemplateSyntaxError
+from pydantic import BaseModel, ValidationError
+
+from connectors.base import SourceConnector, SourceContext, known_sources
+from engine.errors import ConfigError, Problem, SourceError
+from engine.pipeline_model import PipelineSpec
+from engine.problems import suggest, validation_problems
+from engine.render import ROW, Leaf, Structure, columns_used, compile_leaf, walk
+from engine.settings import Settings
+from engine.yamldoc import Loc, YamlDoc, format_loc, load_yaml
+
+CONFIG_FILE = Path("config") / "hgsync.yaml"
+PIPELINES_DIR = Path("pipelines")
+
+
+@dataclass
+class Pipeline:
+    """One pipeline, checked and compiled, ready to run."""
+
+    name: str
+    file: str
+    spec: PipelineSpec
+    doc: YamlDoc
+    source_type: str
+    source_config: BaseModel
+    operation: Operation
+    target: str
+    key: Leaf
+    when: Leaf | None
+    path: Structure
+    body: Structure | None
+    digest: str  # of the file's bytes: tells the daemon when a file changed
+
+    def make_source(self, settings: Settings, home: Path) -> SourceConnector:
+        cls = known_sources()[self.source_type]
+        return cls(
+            self.source_config, SourceContext(home=home, connections=settings.connections, pipeline=self.name)
+        )
+
+    def leaves(self) -> list[tuple[Loc, Leaf]]:
+        """Every compiled template with its location in the file."""
+        found: list[tuple[Loc, Leaf]] = [(("key",), self.key)]
+        if self.when is not None:
+            found.append((("when",), self.when))
+        for prefix, structure in ((("request", "path"), self.path), (("request", "body"), self.body)):
+            if structure is not None:
+                found.extend(((*prefix, *loc), leaf) for loc, leaf in walk(structure.shape))
+        return found
+
+
+@dataclass
+class Project:
+    """An installation: its settings, its pipelines, and what is wrong with its files."""
+
+    home: Path
+    settings: Settings | None
+    pipelines: dict[str, Pipeline] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # pipeline name → file, loaded or not
+
+    @property
+    def errors(self) -> list[Problem]:
+        return sorted(p for p in self.problems if p.severity == "error")
+
+    def raise_for_errors(self) -> None:
+        if self.errors:
+            raise ConfigError(self.errors)
+
+    def pipeline(self, name: str) -> Pipeline:
+        """The pipeline called ``name`` (a file stem, or a path to its file)."""
+        stem = Path(name).stem if name.endswith((".yaml", ".yml")) else name
+        if stem in self.pipelines:
+            return self.pipelines[stem]
+        if stem in self.files:
+            broken = [p for p in self.errors if p.file == self.files[stem]]
+            raise ConfigError(broken or f"pipeline {stem!r} did not load")
+        known = ", ".join(sorted(self.files)) or "none"
+        raise ConfigError(
+            f"no pipeline named {stem!r} in {PIPELINES_DIR}/ (pipelines: {known}){suggest(stem, self.files)}"
+        )
+
+
+def _relative(path: Path, home: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(home.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_settings(home: Path) -> tuple[Settings | None, YamlDoc]:
+    path = home / CONFIG_FILE
+    display = _relative(path, home)
+    if not path.exists():
+        doc = YamlDoc(display, None)
+        doc.problems.append(
+            Problem(
+                display, 1, 1, "", f"no settings file; create {CONFIG_FILE} (see README.md) or pass --home"
+            )
+        )
+        return None, doc
+    doc = load_yaml(path, display=display)
+    if doc.problems:
+        return None, doc
+    if not isinstance(doc.data, dict):
+        doc.problems.append(doc.problem((), "the settings file must be a mapping of keys to values"))
+        return None, doc
+    try:
+        return Settings.model_validate(doc.data), doc
+    except ValidationError as exc:
+        doc.problems.extend(validation_problems(doc, exc, Settings))
+        return None, doc
+
+
+def _compile(
+    doc: YamlDoc, loc: Loc, value: Any, problems: list[Problem], *, expression: bool = False
+) -> Leaf | None:
+    try:
+        leaf = compile_leaf(value, expression=expression)
+    except TemplateSyntaxError as exc:
+        line, col = doc.where(loc)
+        offset = (exc.lineno or 1) - 1
+        problems.append(
+            Problem(
+                doc.file,
+                line + offset,
+                col if not offset else 1,
+                format_loc(loc),
+                f"template syntax: {exc.message}",
+            )
+        )
+        return None
+    if leaf.ast is not None:
+        _, names = columns_used(leaf.ast)
+        for name in sorted(names):
+            problems.append(
+                doc.problem(
+                    loc,
+                    f"unknown name {name!r} in template; templates see only {ROW!r}, e.g. {{{{ row.column }}}}",
+                )
+            )
+    return leaf
+
+
+def _compile_structure(doc: YamlDoc, prefix: Loc, value: Any, problems: list[Problem]) -> Structure | None:
+    before = len(problems)
+    for loc, leaf_value in walk(value):
+        _compile(doc, (*prefix, *loc), leaf_value, problems)
+    return Structure.compile(value) if len(problems) == before else None
+
+
+def load_pipeline(path: Path, settings: Settings | None, home: Path) -> tuple[Pipeline | None, list[Problem]]:
+    """Check and compile one pipeline file; (None, problems) when it has errors."""
+    display = _relative(path, home)
+    doc = load_yaml(path, display=display)
+    problems = list(doc.problems)
+    if problems:
+        return None, problems
+    if not isinstance(doc.data, dict):
+        return None, [
+            doc.problem((), "a pipeline file must be a mapping (source:, key:, operation:, request: ...)")
+        ]
+    try:
+        spec = PipelineSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        return None, validation_problems(doc, exc, PipelineSpec)
+
+    source = _check_source(doc, spec, settings, home, problems)
+    target = _check_target(doc, spec, settings, problems)
+    operation = _check_operation(doc, spec, settings, target, problems)
+
+    key = _compile(doc, ("key",), spec.key, problems)
+    if key is not None and key.kind == "literal":
+        problems.append(doc.problem(("key",), "the key must use the row, e.g. '{{ row.item_number }}'"))
+    when = _compile(doc, ("when",), spec.when, problems, expression=True) if spec.when is not None else None
+    path_structure = _compile_structure(doc, ("request", "path"), spec.request.path, problems)
+    body = None
+    if spec.request.body is not None:
+        body = _compile_structure(doc, ("request", "body"), spec.request.body, problems)
+    if operation is not None:
+        _check_request_shape(doc, spec, operation, problems)
+
+    if (
+        problems
+        or source is None
+        or operation is None
+        or target is None
+        or key is None
+        or path_structure is None
+    ):
+        return None, problems
+    source_type, source_config = source
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    pipeline = Pipeline(
+        name=path.stem,
+        file=display,
+        spec=spec,
+        doc=doc,
+        source_type=source_type,
+        source_config=source_config,
+        operation=operation,
+        target=target,
+        key=key,
+        when=when,
+        path=path_structure,
+        body=body,
+        digest=digest,
+    )
+    if settings is not None:
+        connector = pipeline.make_source(settings, home)
+        for loc, message in connector.check():
+            problems.append(doc.problem(("source", source_type, *loc), message))
+    return (None if problems else pipeline), problems
+
+
+def _check_source(
+    doc: YamlDoc, spec: PipelineSpec, settings: Settings | None, home: Path, problems: list[Problem]
+) -> tuple[str, BaseModel] | None:
+    sources = known_sources()
+    names = ", ".join(sorted(sources))
+    if len(spec.source) != 1:
+        problems.append(
+            doc.problem(
+                ("source",), f"give exactly one source type (one of: {names}), e.g. source: {{sql: {{...}}}}"
+            )
+        )
+        return None
+    ((kind, block),) = spec.source.items()
+    if kind not in sources:
+        problems.append(
+            doc.problem(
+                ("source", kind),
+                f"unknown source type {kind!r} (known: {names}){suggest(kind, sources)}",
+                key=True,
+            )
+        )
+        return None
+    model = sources[kind].Config
+    try:
+        return kind, model.model_validate(block if block is not None else {})
+    except ValidationError as exc:
+        problems.extend(validation_problems(doc, exc, model, prefix=("source", kind)))
+        return None
+
+
+def _check_target(
+    doc: YamlDoc, spec: PipelineSpec, settings: Settings | None, problems: list[Problem]
+) -> str | None:
+    if settings is None:
+        return spec.target or "?"
+    names = sorted(settings.targets)
+    if spec.target is None:
+        if len(names) == 1:
+            return names[0]
+        what = "no targets are configured" if not names else f"there are several ({', '.join(names)})"
+        problems.append(doc.problem((), f"name a target: {what} in config/hgsync.yaml"))
+        return None
+    if spec.target not in settings.targets:
+        problems.append(
+            doc.problem(
+                ("target",),
+                f"no target named {spec.target!r} in config (targets: {', '.join(names) or 'none'})",
+            )
+        )
+        return None
+    return spec.target
+
+
+def _check_operation(
+    doc: YamlDoc, spec: PipelineSpec, settings: Settings | None, target: str | None, problems: list[Problem]
+) -> Operation | None:
+    usable = {name: op for name, op in CATALOG.items() if op.pipeline}
+    if spec.operation not in usable:
+        why = "is used by hgsync itself, not by pipelines" if spec.operation in CATALOG else "is unknown"
+        problems.append(
+            doc.problem(
+                ("operation",),
+                f"operation {spec.operation!r} {why}; known: {', '.join(usable)}{suggest(spec.operation, usable)}",
+            )
+        )
+        return None
+    operation = usable[spec.operation]
+    if settings is not None and target in settings.targets:
+        operation = operation.with_override(settings.targets[target].operations.get(spec.operation))
+    return operation
+
+
+def _check_request_shape(
+    doc: YamlDoc, spec: PipelineSpec, operation: Operation, problems: list[Problem]
+) -> None:
+    wanted = set(operation.path_params)
+    given = set(spec.request.path)
+    for name in sorted(wanted - given):
+        problems.append(
+            doc.problem(
+                ("request", "path") if given else ("request",),
+                f"path parameter {name!r} is missing; {operation.name} is {operation.method} {operation.path}",
+            )
+        )
+    for name in sorted(given - wanted):
+        have = ", ".join(operation.path_params) or "none"
+        problems.append(
+            doc.problem(
+                ("request", "path", name),
+                f"{operation.method} {operation.path} has no parameter {name!r} (its parameters: {have}){suggest(name, wanted)}",
+                key=True,
+            )
+        )
+    if operation.model is None and spec.request.body is not None:
+        problems.append(
+            doc.problem(
+                ("request", "body"),
+                f"{operation.name} is a {operation.method} without a body; remove request.body",
+            )
+        )
+    if operation.model is not None and spec.request.body is None:
+        problems.append(
+            doc.problem(
+                ("request",),
+                f"{operation.name} needs request.body (`hgsync ops {operation.name}` shows its fields)",
+            )
+        )
+
+
+def check_columns(pipeline: Pipeline, columns: list[str]) -> list[Problem]:
+    """Templates that read columns the source does not have."""
+    problems = []
+    for loc, leaf in pipeline.leaves():
+        if leaf.ast is None:
+            continue
+        used, _ = columns_used(leaf.ast)
+        for column in sorted(used - set(columns)):
+            listing = ", ".join(columns)
+            problems.append(
+                pipeline.doc.problem(
+                    loc, f"unknown column {column!r} (columns: {listing}){suggest(column, columns)}"
+                )
+            )
+    return problems
+
+
+def source_columns(
+    pipeline: Pipeline, settings: Settings, home: Path
+) -> tuple[list[str] | None, list[Problem]]:
+    """Ask the source for its columns; a source that cannot be inspected is a warning, not an error."""
+    source = pipeline.make_source(settings, home)
+    try:
+        return source.columns(), []
+    except SourceError as exc:
+        where = ("source", pipeline.source_type)
+        return None, [pipeline.doc.problem(where, f"columns not checked: {exc}", severity="warning")]
+    finally:
+        source.close()
+
+
+def load_project(home: Path | str = ".", *, columns: bool = False) -> Project:
+    """Load settings and every pipeline; with ``columns=True`` also check template columns
+    against each source (this may open databases, never the HG API)."""
+    home = Path(home).resolve()
+    settings, settings_doc = load_settings(home)
+    project = Project(home=home, settings=settings, problems=list(settings_doc.problems))
+    folder = home / PIPELINES_DIR
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+    for path in files:
+        if path.stem in project.files:
+            project.problems.append(
+                Problem(
+                    _relative(path, home), 1, 1, "", f"another file already defines pipeline {path.stem!r}"
+                )
+            )
+            continue
+        project.files[path.stem] = _relative(path, home)
+        pipeline, problems = load_pipeline(path, settings, home)
+        project.problems.extend(problems)
+        if pipeline is not None:
+            project.pipelines[pipeline.name] = pipeline
+    if columns and settings is not None:
+        for pipeline in list(project.pipelines.values()):
+            found, problems = source_columns(pipeline, settings, home)
+            if found is not None:
+                problems += check_columns(pipeline, found)
+            project.problems.extend(problems)
+            if any(p.severity == "error" for p in problems):
+                del project.pipelines[pipeline.name]
+    return project

@@ -1,0 +1,179 @@
+"""One run of one pipeline, from source to summary: lock, plan, deliver, record.
+
+``plan_pipeline`` is the dry half (``hgsync plan``); ``run_pipeline`` does it for real and
+returns a :class:`RunResult` whose ``exit_code`` the CLI uses: 0 when every row was
+delivered or unchanged, 1 when some rows failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from connectors.hepsiglobal.client import HGClient
+from engine.deliver import Sender, deliver
+from engine.errors import ConfigError
+from engine.loader import Pipeline, Project, check_columns
+from engine.logging import get_logger
+from engine.plan import Plan, build_plan
+from engine.spool import Spool
+from engine.state import StateStore
+
+log = get_logger("hgsync.run")
+ROW_ERRORS_LOGGED = 100
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    pipeline: str
+    status: str  # ok | failed | interrupted
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)  # a sample of row errors
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status == "ok" else 1
+
+
+def _lock_name(pipeline: str) -> str:
+    return f"pipeline:{pipeline}"
+
+
+@contextmanager
+def _planned(
+    project: Project,
+    pipeline: Pipeline,
+    state: StateStore,
+    *,
+    retry_failed: bool,
+    on_read: Callable[[int], None] | None = None,
+) -> Iterator[Plan]:
+    assert project.settings is not None
+    source = pipeline.make_source(project.settings, project.home)
+    try:
+        columns = source.columns()
+        if columns is not None and (problems := check_columns(pipeline, columns)):
+            raise ConfigError(problems)
+        with Spool() as spool:
+            yield build_plan(pipeline, source.read(), state, spool, retry_failed=retry_failed, on_chunk=on_read)
+    finally:
+        source.close()
+
+
+@contextmanager
+def plan_pipeline(
+    project: Project, name: str, state: StateStore, *, retry_failed: bool = False
+) -> Iterator[Plan]:
+    """What a run would send, without sending or recording anything."""
+    pipeline = project.pipeline(name)
+    with structlog.contextvars.bound_contextvars(pipeline=pipeline.name), _planned(
+        project, pipeline, state, retry_failed=retry_failed
+    ) as plan:
+        yield plan
+
+
+def summarize(plan: Plan, sent: Counter[str]) -> dict[str, int]:
+    counts = {"read": plan.read, **{k: plan.counts.get(k, 0) for k in (
+        "new", "changed", "unchanged", "retry", "rejected", "filtered", "error", "superseded")}}
+    counts["sent"] = sum(sent[k] for k in ("delivered", "rejected", "failed"))
+    counts["delivered"] = sent["delivered"]
+    counts["send_rejected"] = sent["rejected"]
+    counts["send_failed"] = sent["failed"]
+    counts["unsent"] = sent["unsent"]
+    return counts
+
+
+async def run_pipeline(
+    project: Project,
+    name: str,
+    state: StateStore,
+    *,
+    retry_failed: bool = False,
+    trigger: str = "cli",
+    stop: asyncio.Event | None = None,
+    client: Sender | None = None,
+    on_planned: Callable[[Plan], None] | None = None,
+    on_sent: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Run one pipeline: take its lock, plan, send, and record the run."""
+    pipeline = project.pipeline(name)
+    assert project.settings is not None
+    run_id = new_run_id()
+    lock = _lock_name(pipeline.name)
+    state.acquire(lock, owner=f"hgsync {trigger} run {run_id}")
+    try:
+        abandoned = state.close_abandoned_runs(pipeline.name)
+        with structlog.contextvars.bound_contextvars(pipeline=pipeline.name, run_id=run_id):
+            if abandoned:
+                log.warning("abandoned_runs_closed", runs=abandoned)
+            state.start_run(run_id, pipeline.name, trigger)
+            log.info("run_started", operation=pipeline.operation.name, mode=pipeline.spec.mode, trigger=trigger)
+            try:
+                result = await _run(project, pipeline, state, run_id, lock, retry_failed, stop, client, on_planned, on_sent)
+            except BaseException as exc:
+                state.finish_run(run_id, "error", {}, f"{type(exc).__name__}: {exc}")
+                log.error("run_finished", status="error", error=f"{type(exc).__name__}: {exc}")
+                raise
+            state.finish_run(run_id, result.status, result.counts)
+            log.info("run_finished", status=result.status, **result.counts)
+            return result
+    finally:
+        state.release(lock)
+
+
+async def _run(
+    project: Project,
+    pipeline: Pipeline,
+    state: StateStore,
+    run_id: str,
+    lock: str,
+    retry_failed: bool,
+    stop: asyncio.Event | None,
+    client: Sender | None,
+    on_planned: Callable[[Plan], None] | None,
+    on_sent: Callable[[int], None] | None,
+) -> RunResult:
+    assert project.settings is not None
+    target = project.settings.targets[pipeline.target]
+    with _planned(project, pipeline, state, retry_failed=retry_failed) as plan:
+        errors = list(plan.spool.errors())
+        state.record_row_errors(run_id, pipeline.name, [(e.key, e.origin, e.reason or "") for e in errors])
+        for error in errors[:ROW_ERRORS_LOGGED]:
+            log.warning("row_error", key=error.key, origin=error.origin, reason=error.reason)
+        if len(errors) > ROW_ERRORS_LOGGED:
+            log.warning("row_errors_truncated", shown=ROW_ERRORS_LOGGED, total=len(errors))
+        if plan.counts.get("rejected"):
+            log.info("rejected_keys_skipped", count=plan.counts["rejected"], hint="use --retry-failed to send them again")
+        log.info("run_planned", read=plan.read, to_send=plan.to_send, **{k: v for k, v in plan.counts.items()})
+        if on_planned is not None:
+            on_planned(plan)
+        sent: Counter[str] = Counter()
+        if plan.to_send and not (stop is not None and stop.is_set()):
+            progress = (lambda _row, _outcome: on_sent(1)) if on_sent is not None else None
+            if client is None:
+                async with HGClient(target) as own_client:
+                    sent = await deliver(plan, client=own_client, state=state, run_id=run_id,
+                                         workers=target.concurrency, stop=stop, on_outcome=progress, lock=lock)
+            else:
+                sent = await deliver(plan, client=client, state=state, run_id=run_id,
+                                     workers=target.concurrency, stop=stop, on_outcome=progress, lock=lock)
+        else:
+            sent["unsent"] = plan.to_send
+        counts = summarize(plan, sent)
+        failed = counts["error"] + counts["rejected"] + counts["send_rejected"] + counts["send_failed"]
+        status = "interrupted" if counts["unsent"] else ("failed" if failed else "ok")
+        sample = [{"key": e.key, "origin": e.origin, "reason": e.reason} for e in errors[:10]]
+        return RunResult(run_id, pipeline.name, status, counts, sample)
