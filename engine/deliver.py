@@ -13,11 +13,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from engine.diff import canonical
 from engine.logging import get_logger
 from engine.plan import Plan
 from engine.spool import SpoolRow
 from engine.state import StateStore
-from engine.diff import canonical
 
 log = get_logger("hgsync.deliver")
 HEARTBEAT_EVERY = 15.0

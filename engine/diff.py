@@ -25,7 +25,9 @@ def fingerprint(operation: str, path_params: dict[str, Any], body: Any) -> str:
     return hashlib.sha256(canonical([operation, path_params, body]).encode()).hexdigest()
 
 
-def classify(mode: str, state: KeyState | None, new_fingerprint: str, *, retry_failed: bool = False) -> Verdict:
+def classify(
+    mode: str, state: KeyState | None, new_fingerprint: str, *, retry_failed: bool = False
+) -> Verdict:
     """What to do with a key whose request now has ``new_fingerprint``.
 
     - never seen: ``new``;
@@ -63,7 +65,11 @@ def changes(old: Any, new: Any, where: str = "") -> list[str]:
                 lines.extend(changes(old[key], new[key], at))
         return lines
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [line for i, (a, b) in enumerate(zip(old, new, strict=True)) for line in changes(a, b, f"{where}[{i}]")]
+        return [
+            line
+            for i, (a, b) in enumerate(zip(old, new, strict=True))
+            for line in changes(a, b, f"{where}[{i}]")
+        ]
     if old == new and type(old) is type(new):
         return []
     return [f"{where or 'value'}: {_show(old)} → {_show(new)}"]

@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors.hepsiglobal.catalog import CATALOG, Operation
 from jinja2 import TemplateSyntaxError
 from pydantic import BaseModel, ValidationError
 
 from connectors.base import SourceConnector, SourceContext, known_sources
+from connectors.hepsiglobal.catalog import CATALOG, Operation
 from engine.errors import ConfigError, Problem, SourceError
 from engine.pipeline_model import PipelineSpec
 from engine.problems import suggest, validation_problems
-from engine.render import ROW, Leaf, Structure, columns_used, compile_leaf, walk
+from engine.render import ROW, Leaf, Structure, columns_used, compile_leaf, each_problems, walk
 from engine.settings import Settings
 from engine.yamldoc import Loc, YamlDoc, format_loc, load_yaml
 
@@ -61,7 +61,7 @@ class Pipeline:
             found.append((("when",), self.when))
         for prefix, structure in ((("request", "path"), self.path), (("request", "body"), self.body)):
             if structure is not None:
-                found.extend(((*prefix, *loc), leaf) for loc, leaf in walk(structure.shape))
+                found.extend(((*prefix, *loc), leaf) for loc, leaf, _ in walk(structure.shape))
         return found
 
 
@@ -129,7 +129,13 @@ def load_settings(home: Path) -> tuple[Settings | None, YamlDoc]:
 
 
 def _compile(
-    doc: YamlDoc, loc: Loc, value: Any, problems: list[Problem], *, expression: bool = False
+    doc: YamlDoc,
+    loc: Loc,
+    value: Any,
+    problems: list[Problem],
+    *,
+    expression: bool = False,
+    scope: frozenset[str] = frozenset(),
 ) -> Leaf | None:
     try:
         leaf = compile_leaf(value, expression=expression)
@@ -148,11 +154,11 @@ def _compile(
         return None
     if leaf.ast is not None:
         _, names = columns_used(leaf.ast)
-        for name in sorted(names):
+        for name in sorted(names - scope):
             problems.append(
                 doc.problem(
                     loc,
-                    f"unknown name {name!r} in template; templates see only {ROW!r}, e.g. {{{{ row.column }}}}",
+                    f"unknown name {name!r} in template; templates see {', '.join(sorted({ROW, *scope}))}, e.g. {{{{ row.column }}}}",
                 )
             )
     return leaf
@@ -160,8 +166,9 @@ def _compile(
 
 def _compile_structure(doc: YamlDoc, prefix: Loc, value: Any, problems: list[Problem]) -> Structure | None:
     before = len(problems)
-    for loc, leaf_value in walk(value):
-        _compile(doc, (*prefix, *loc), leaf_value, problems)
+    problems.extend(doc.problem((*prefix, *loc), message) for loc, message in each_problems(value))
+    for loc, leaf_value, scope in walk(value):
+        _compile(doc, (*prefix, *loc), leaf_value, problems, scope=scope)
     return Structure.compile(value) if len(problems) == before else None
 
 

@@ -46,7 +46,10 @@ def render_row(pipeline: Pipeline, row: Row) -> Rendered:
         if pipeline.when is not None and not pipeline.when.render(context):
             return Rendered(row, filtered=True)
         key = _text(pipeline.key.render(context), "key")
-        params = {name: _text(value, f"request.path.{name}") for name, value in pipeline.path.render(context).items()}
+        params = {
+            name: _text(value, f"request.path.{name}")
+            for name, value in pipeline.path.render(context).items()
+        }
         body = pipeline.body.render(context) if pipeline.body is not None else None
     except RenderError as exc:
         where = "" if key is not None or str(exc).startswith(("key", "request")) else "key: "

@@ -30,6 +30,10 @@ class RowValues(dict):
     """The ``row`` seen by templates: a dict whose missing columns fail with their name."""
 
 
+class ItemValues(dict):
+    """An element of a ``$each`` list seen by templates; missing fields fail with their name."""
+
+
 class _Undefined(StrictUndefined):
     __slots__ = ()
 
@@ -38,11 +42,26 @@ class _Undefined(StrictUndefined):
         if isinstance(self._undefined_obj, RowValues):
             columns = ", ".join(sorted(self._undefined_obj)) or "none"
             return f"row has no column {self._undefined_name!r} (columns: {columns})"
+        if isinstance(self._undefined_obj, ItemValues):
+            fields = ", ".join(sorted(self._undefined_obj)) or "none"
+            return f"the element has no field {self._undefined_name!r} (fields: {fields})"
         return super()._undefined_message
 
 
+class _Environment(SandboxedEnvironment):
+    """Reads ``row.items`` as the column ``items``, not as the dict method of that name."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, RowValues | ItemValues):
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
 def make_environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=_Undefined, autoescape=False, keep_trailing_newline=False)
+    env = _Environment(undefined=_Undefined, autoescape=False, keep_trailing_newline=False)
     env.filters.update(FILTERS)
     return env
 
@@ -143,27 +162,80 @@ def columns_used(ast: nodes.Template) -> tuple[set[str], set[str]]:
     return columns, names
 
 
-def walk(value: Any, loc: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], Any]]:
-    """Every leaf of a YAML structure with its location."""
-    if isinstance(value, dict):
+EACH, AS, MAP = "$each", "$as", "$map"
+DEFAULT_AS = "item"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Each:
+    """A list built from a list: ``{$each: "{{ row.items | from_json }}", $as: item, $map: {...}}``
+    renders ``$map`` once per element, with the element as ``item`` (or the ``$as`` name)."""
+
+    items: Leaf
+    name: str
+    template: Any
+
+
+def _is_each(value: Any) -> bool:
+    return isinstance(value, dict) and EACH in value
+
+
+def each_problems(value: Any, loc: Loc = ()) -> list[tuple[Loc, str]]:
+    """What is wrong with the ``$each`` blocks in a YAML structure."""
+    found: list[tuple[Loc, str]] = []
+    if _is_each(value):
+        unknown = sorted(set(value) - {EACH, AS, MAP})
+        for key in unknown:
+            found.append(((*loc, key), f"unknown key {key!r} in a $each block (known: $each, $as, $map)"))
+        name = value.get(AS, DEFAULT_AS)
+        if not isinstance(name, str) or not _NAME.match(name) or name == ROW:
+            found.append(((*loc, AS), f"$as must be a plain name other than {ROW!r}, e.g. item"))
+        if MAP not in value:
+            found.append((loc, "a $each block needs $map: the shape of each element"))
+        found.extend(each_problems(value.get(MAP), (*loc, MAP)))
+    elif isinstance(value, dict):
         for k, v in value.items():
-            yield from walk(v, (*loc, k))
+            found.extend(each_problems(v, (*loc, k)))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from walk(v, (*loc, i))
+            found.extend(each_problems(v, (*loc, i)))
+    return found
+
+
+def walk(
+    value: Any, loc: Loc = (), scope: frozenset[str] = frozenset()
+) -> Iterator[tuple[Loc, Any, frozenset[str]]]:
+    """Every leaf of a YAML structure (raw or compiled) with its location and the loop names
+    visible there."""
+    if isinstance(value, Each):
+        yield (*loc, EACH), value.items, scope
+        yield from walk(value.template, (*loc, MAP), scope | {value.name})
+    elif _is_each(value):
+        yield (*loc, EACH), value[EACH], scope
+        yield from walk(value.get(MAP), (*loc, MAP), scope | {str(value.get(AS, DEFAULT_AS))})
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from walk(v, (*loc, k), scope)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from walk(v, (*loc, i), scope)
     else:
-        yield loc, value
+        yield loc, value, scope
 
 
 @dataclass(frozen=True)
 class Structure:
-    """A compiled YAML structure (dicts and lists) whose leaves are :class:`Leaf`."""
+    """A compiled YAML structure (dicts, lists, ``$each`` blocks) whose leaves are :class:`Leaf`."""
 
     shape: Any
 
     @classmethod
     def compile(cls, value: Any) -> Structure:
         def build(v: Any) -> Any:
+            if _is_each(v):
+                return Each(compile_leaf(v[EACH]), str(v.get(AS, DEFAULT_AS)), build(v.get(MAP)))
             if isinstance(v, dict):
                 return {k: build(x) for k, x in v.items()}
             if isinstance(v, list):
@@ -173,17 +245,36 @@ class Structure:
         return cls(build(value))
 
     def render(self, context: dict[str, Any]) -> Any:
-        def fill(v: Any, where: str) -> Any:
-            if isinstance(v, dict):
-                return {k: fill(x, f"{where}.{k}" if where else k) for k, x in v.items()}
-            if isinstance(v, list):
-                return [fill(x, f"{where}[{i}]") for i, x in enumerate(v)]
-            try:
-                return json_value(v.render(context), where)
-            except RenderError as exc:
-                raise RenderError(f"{where}: {exc}" if where else str(exc)) from None
+        return _fill(self.shape, context, "")
 
-        return fill(self.shape, "")
+
+def _fill(shape: Any, context: dict[str, Any], where: str) -> Any:
+    if isinstance(shape, dict):
+        return {k: _fill(x, context, f"{where}.{k}" if where else k) for k, x in shape.items()}
+    if isinstance(shape, list):
+        return [_fill(x, context, f"{where}[{i}]") for i, x in enumerate(shape)]
+    if isinstance(shape, Each):
+        elements = _render_leaf(shape.items, context, where)
+        if elements is None:
+            return []
+        if not isinstance(elements, list | tuple):
+            raise RenderError(f"{where}: $each needs a list, got {type(elements).__name__}")
+        return [
+            _fill(
+                shape.template,
+                {**context, shape.name: ItemValues(e) if isinstance(e, dict) else e},
+                f"{where}[{i}]",
+            )
+            for i, e in enumerate(elements)
+        ]
+    return json_value(_render_leaf(shape, context, where), where)
+
+
+def _render_leaf(leaf: Leaf, context: dict[str, Any], where: str) -> Any:
+    try:
+        return leaf.render(context)
+    except RenderError as exc:
+        raise RenderError(f"{where}: {exc}" if where else str(exc)) from None
 
 
 __all__ = [
@@ -191,7 +282,10 @@ __all__ = [
     "Leaf",
     "RenderError",
     "RowValues",
+    "Each",
+    "ItemValues",
     "Structure",
+    "each_problems",
     "TemplateSyntaxError",
     "columns_used",
     "compile_leaf",

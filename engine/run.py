@@ -68,7 +68,9 @@ def _planned(
         if columns is not None and (problems := check_columns(pipeline, columns)):
             raise ConfigError(problems)
         with Spool() as spool:
-            yield build_plan(pipeline, source.read(), state, spool, retry_failed=retry_failed, on_chunk=on_read)
+            yield build_plan(
+                pipeline, source.read(), state, spool, retry_failed=retry_failed, on_chunk=on_read
+            )
     finally:
         source.close()
 
@@ -79,15 +81,21 @@ def plan_pipeline(
 ) -> Iterator[Plan]:
     """What a run would send, without sending or recording anything."""
     pipeline = project.pipeline(name)
-    with structlog.contextvars.bound_contextvars(pipeline=pipeline.name), _planned(
-        project, pipeline, state, retry_failed=retry_failed
-    ) as plan:
+    with (
+        structlog.contextvars.bound_contextvars(pipeline=pipeline.name),
+        _planned(project, pipeline, state, retry_failed=retry_failed) as plan,
+    ):
         yield plan
 
 
 def summarize(plan: Plan, sent: Counter[str]) -> dict[str, int]:
-    counts = {"read": plan.read, **{k: plan.counts.get(k, 0) for k in (
-        "new", "changed", "unchanged", "retry", "rejected", "filtered", "error", "superseded")}}
+    counts = {
+        "read": plan.read,
+        **{
+            k: plan.counts.get(k, 0)
+            for k in ("new", "changed", "unchanged", "retry", "rejected", "filtered", "error", "superseded")
+        },
+    }
     counts["sent"] = sum(sent[k] for k in ("delivered", "rejected", "failed"))
     counts["delivered"] = sent["delivered"]
     counts["send_rejected"] = sent["rejected"]
@@ -120,9 +128,13 @@ async def run_pipeline(
             if abandoned:
                 log.warning("abandoned_runs_closed", runs=abandoned)
             state.start_run(run_id, pipeline.name, trigger)
-            log.info("run_started", operation=pipeline.operation.name, mode=pipeline.spec.mode, trigger=trigger)
+            log.info(
+                "run_started", operation=pipeline.operation.name, mode=pipeline.spec.mode, trigger=trigger
+            )
             try:
-                result = await _run(project, pipeline, state, run_id, lock, retry_failed, stop, client, on_planned, on_sent)
+                result = await _run(
+                    project, pipeline, state, run_id, lock, retry_failed, stop, client, on_planned, on_sent
+                )
             except BaseException as exc:
                 state.finish_run(run_id, "error", {}, f"{type(exc).__name__}: {exc}")
                 log.error("run_finished", status="error", error=f"{type(exc).__name__}: {exc}")
@@ -156,8 +168,14 @@ async def _run(
         if len(errors) > ROW_ERRORS_LOGGED:
             log.warning("row_errors_truncated", shown=ROW_ERRORS_LOGGED, total=len(errors))
         if plan.counts.get("rejected"):
-            log.info("rejected_keys_skipped", count=plan.counts["rejected"], hint="use --retry-failed to send them again")
-        log.info("run_planned", read=plan.read, to_send=plan.to_send, **{k: v for k, v in plan.counts.items()})
+            log.info(
+                "rejected_keys_skipped",
+                count=plan.counts["rejected"],
+                hint="use --retry-failed to send them again",
+            )
+        log.info(
+            "run_planned", read=plan.read, to_send=plan.to_send, **{k: v for k, v in plan.counts.items()}
+        )
         if on_planned is not None:
             on_planned(plan)
         sent: Counter[str] = Counter()
@@ -165,11 +183,27 @@ async def _run(
             progress = (lambda _row, _outcome: on_sent(1)) if on_sent is not None else None
             if client is None:
                 async with HGClient(target) as own_client:
-                    sent = await deliver(plan, client=own_client, state=state, run_id=run_id,
-                                         workers=target.concurrency, stop=stop, on_outcome=progress, lock=lock)
+                    sent = await deliver(
+                        plan,
+                        client=own_client,
+                        state=state,
+                        run_id=run_id,
+                        workers=target.concurrency,
+                        stop=stop,
+                        on_outcome=progress,
+                        lock=lock,
+                    )
             else:
-                sent = await deliver(plan, client=client, state=state, run_id=run_id,
-                                     workers=target.concurrency, stop=stop, on_outcome=progress, lock=lock)
+                sent = await deliver(
+                    plan,
+                    client=client,
+                    state=state,
+                    run_id=run_id,
+                    workers=target.concurrency,
+                    stop=stop,
+                    on_outcome=progress,
+                    lock=lock,
+                )
         else:
             sent["unsent"] = plan.to_send
         counts = summarize(plan, sent)

@@ -112,7 +112,9 @@ class Spool:
         return len(updates)
 
     def counts(self) -> Counter[str]:
-        return Counter(dict(self.db.execute("SELECT verdict, COUNT(*) FROM rows GROUP BY verdict").fetchall()))
+        return Counter(
+            dict(self.db.execute("SELECT verdict, COUNT(*) FROM rows GROUP BY verdict").fetchall())
+        )
 
     def outcomes(self) -> Counter[str]:
         query = "SELECT outcome, COUNT(*) FROM rows WHERE outcome IS NOT NULL GROUP BY outcome"
@@ -127,7 +129,9 @@ class Spool:
             sql += f" LIMIT {int(limit)}"
         return [
             SpoolRow(seq, key, origin, batch, verdict, fp, _load(request), _load(previous), reason)
-            for seq, key, origin, batch, verdict, fp, request, previous, reason in self.db.execute(sql, params)
+            for seq, key, origin, batch, verdict, fp, request, previous, reason in self.db.execute(
+                sql, params
+            )
         ]
 
     def to_send(self, page: int = 500) -> Iterator[SpoolRow]:

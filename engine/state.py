@@ -170,7 +170,9 @@ class StateStore:
                         f"the state store was written by a newer hgsync (schema {found}, this one knows {SCHEMA_VERSION})"
                     )
         except SQLAlchemyError as exc:
-            raise StateError(f"cannot open the state store: {redact_text(str(exc).splitlines()[0])}") from None
+            raise StateError(
+                f"cannot open the state store: {redact_text(str(exc).splitlines()[0])}"
+            ) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -185,7 +187,9 @@ class StateStore:
 
     # -- keys ---------------------------------------------------------------------------------
 
-    def lookup(self, pipeline: str, keys: Iterable[str], *, with_request: bool = False) -> dict[str, KeyState]:
+    def lookup(
+        self, pipeline: str, keys: Iterable[str], *, with_request: bool = False
+    ) -> dict[str, KeyState]:
         """What is known of ``keys`` (those never seen are absent)."""
         columns = [
             deliveries.c.key,
@@ -202,7 +206,9 @@ class StateStore:
         with self._begin() as conn:
             for start in range(0, len(keys), LOOKUP_CHUNK):
                 chunk = keys[start : start + LOOKUP_CHUNK]
-                query = sa.select(*columns).where(deliveries.c.pipeline == pipeline, deliveries.c.key.in_(chunk))
+                query = sa.select(*columns).where(
+                    deliveries.c.pipeline == pipeline, deliveries.c.key.in_(chunk)
+                )
                 for row in conn.execute(query):
                     found[row.key] = KeyState(*row)
         return found
@@ -248,10 +254,16 @@ class StateStore:
         with self._begin() as conn:
             where = (deliveries.c.pipeline == pipeline) & (deliveries.c.key == key)
             before = conn.execute(
-                sa.select(deliveries.c.attempted_fingerprint, deliveries.c.attempts, deliveries.c.status).where(where)
+                sa.select(
+                    deliveries.c.attempted_fingerprint, deliveries.c.attempts, deliveries.c.status
+                ).where(where)
             ).first()
             earlier = 0
-            if before is not None and before.attempted_fingerprint == fingerprint and before.status != "delivered":
+            if (
+                before is not None
+                and before.attempted_fingerprint == fingerprint
+                and before.status != "delivered"
+            ):
                 earlier = before.attempts or 0
             values: dict[str, Any] = {
                 "status": kind,
@@ -262,7 +274,13 @@ class StateStore:
                 "updated_at": now,
             }
             if kind == "delivered":
-                values.update(fingerprint=fingerprint, request=request, delivered_at=now, attempts=attempts, last_error=None)
+                values.update(
+                    fingerprint=fingerprint,
+                    request=request,
+                    delivered_at=now,
+                    attempts=attempts,
+                    last_error=None,
+                )
             else:
                 values.update(attempts=earlier + attempts, last_error=redact_text(message or "")[:2000])
             self._upsert(conn, pipeline, key, values)
@@ -279,7 +297,9 @@ class StateStore:
                 deliveries.c.origin,
                 deliveries.c.updated_at,
             )
-            .where(deliveries.c.pipeline == pipeline, deliveries.c.status.in_(["rejected", "failed", "sending"]))
+            .where(
+                deliveries.c.pipeline == pipeline, deliveries.c.status.in_(["rejected", "failed", "sending"])
+            )
             .order_by(deliveries.c.attempts.desc(), deliveries.c.key)
             .limit(limit)
         )
@@ -301,11 +321,18 @@ class StateStore:
         with self._begin() as conn:
             conn.execute(
                 runs.insert().values(
-                    run_id=run_id, pipeline=pipeline, trigger=trigger, status="running", started_at=utcnow(), counts="{}"
+                    run_id=run_id,
+                    pipeline=pipeline,
+                    trigger=trigger,
+                    status="running",
+                    started_at=utcnow(),
+                    counts="{}",
                 )
             )
 
-    def finish_run(self, run_id: str, status: str, counts: dict[str, int], message: str | None = None) -> None:
+    def finish_run(
+        self, run_id: str, status: str, counts: dict[str, int], message: str | None = None
+    ) -> None:
         with self._begin() as conn:
             conn.execute(
                 runs.update()
@@ -318,7 +345,9 @@ class StateStore:
                 )
             )
 
-    def record_row_errors(self, run_id: str, pipeline: str, errors: list[tuple[str | None, str, str]]) -> None:
+    def record_row_errors(
+        self, run_id: str, pipeline: str, errors: list[tuple[str | None, str, str]]
+    ) -> None:
         """(key, origin, reason) of rows that could not become requests."""
         if not errors:
             return
@@ -327,7 +356,14 @@ class StateStore:
             conn.execute(
                 row_errors.insert(),
                 [
-                    {"run_id": run_id, "pipeline": pipeline, "key": key, "origin": origin, "reason": reason, "at": now}
+                    {
+                        "run_id": run_id,
+                        "pipeline": pipeline,
+                        "key": key,
+                        "origin": origin,
+                        "reason": reason,
+                        "at": now,
+                    }
                     for key, origin, reason in errors
                 ],
             )
@@ -363,7 +399,11 @@ class StateStore:
 
     def find_run(self, prefix: str) -> RunRecord | None:
         with self._begin() as conn:
-            ids = conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id.startswith(prefix)).limit(2)).scalars().all()
+            ids = (
+                conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id.startswith(prefix)).limit(2))
+                .scalars()
+                .all()
+            )
         if len(ids) != 1:
             return None
         return next((r for r in self.history(limit=10_000) if r.run_id == ids[0]), None)
@@ -374,7 +414,11 @@ class StateStore:
             return conn.execute(
                 runs.update()
                 .where(runs.c.pipeline == pipeline, runs.c.status == "running")
-                .values(status="interrupted", finished_at=utcnow(), message="the process stopped before the run ended")
+                .values(
+                    status="interrupted",
+                    finished_at=utcnow(),
+                    message="the process stopped before the run ended",
+                )
             ).rowcount
 
     # -- locks ----------------------------------------------------------------------------------
@@ -383,7 +427,14 @@ class StateStore:
         """Take the lock ``name`` or raise LockedError saying who holds it. A lock whose holder
         is gone (a dead pid on this host, or no heartbeat for ``stale_after`` seconds) is taken over."""
         host, pid, now = socket.gethostname(), os.getpid(), utcnow()
-        row = {"name": name, "owner": owner, "host": host, "pid": pid, "acquired_at": now, "heartbeat_at": now}
+        row = {
+            "name": name,
+            "owner": owner,
+            "host": host,
+            "pid": pid,
+            "acquired_at": now,
+            "heartbeat_at": now,
+        }
         for _ in range(3):
             try:
                 with self.engine.begin() as conn:
@@ -398,7 +449,9 @@ class StateStore:
                 if held is None:
                     continue
                 beat = _aware(held.heartbeat_at) or now
-                dead = (held.host == host and not _pid_alive(held.pid)) or now - beat > timedelta(seconds=stale_after)
+                dead = (held.host == host and not _pid_alive(held.pid)) or now - beat > timedelta(
+                    seconds=stale_after
+                )
                 if held.host == host and held.pid == pid:
                     dead = False
                 if not dead:
@@ -407,7 +460,11 @@ class StateStore:
                         f"{name} is held by {held.owner} (pid {held.pid} on {held.host}, since "
                         f"{since:%Y-%m-%d %H:%M:%S} UTC)"
                     )
-                conn.execute(locks.delete().where(locks.c.name == name, locks.c.pid == held.pid, locks.c.host == held.host))
+                conn.execute(
+                    locks.delete().where(
+                        locks.c.name == name, locks.c.pid == held.pid, locks.c.host == held.host
+                    )
+                )
         raise LockedError(f"{name} is contended; try again")
 
     def heartbeat(self, name: str) -> None:
@@ -421,7 +478,9 @@ class StateStore:
     def release(self, name: str) -> None:
         with self._begin() as conn:
             conn.execute(
-                locks.delete().where(locks.c.name == name, locks.c.pid == os.getpid(), locks.c.host == socket.gethostname())
+                locks.delete().where(
+                    locks.c.name == name, locks.c.pid == os.getpid(), locks.c.host == socket.gethostname()
+                )
             )
 
     @contextmanager

@@ -1,0 +1,153 @@
+"""The table of MP→HG operations the sandbox serves: method, path, check and answer of each.
+
+Paths follow ``spec/hepsiglobal-api.md``; where the spec leaves a path [unknown] or
+[inferred] the sandbox uses the same default as the project's operation catalog is expected
+to (``/v1/orders/{order_number}/order_items/{order_item_number}/delivery``,
+``/v1/shipments/{shipment_id}/status``, ``/v1/products/status``).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from connectors.hepsiglobal.sandbox.rules import (
+    Check,
+    check_cancel_order_item,
+    check_create_order,
+    check_create_refund,
+    check_no_body,
+    check_order_item_delivery,
+    check_product_status,
+    check_shipment_label,
+    check_shipment_status,
+)
+
+
+def _tracking(params: dict[str, str], body: Any) -> dict[str, Any]:
+    return {
+        "delivery_info": [
+            {
+                "datetime": "2021-10-06 16:38:19",
+                "detail": "Packaged",
+                "eventCode": "00",
+                "location": "Istanbul",
+            }
+        ]
+    }
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One MP→HG operation the sandbox serves: where, how it is checked, what it answers."""
+
+    name: str
+    method: str
+    path: str
+    check: Check
+    respond: Callable[[dict[str, str], Any], dict[str, Any]] = lambda params, body: {}
+    status: int = 200
+    message: str = "Successful Response"
+    has_body: bool = True
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path)
+        object.__setattr__(self, "pattern", re.compile(regex))
+
+    def match(self, path: str) -> dict[str, str] | None:
+        """The URL-decoded path parameters when ``path`` is this operation's, else None."""
+        found = self.pattern.fullmatch(path)
+        return None if found is None else {k: unquote(v) for k, v in found.groupdict().items()}
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "create_order",
+        "POST",
+        "/v1/orders",
+        check_create_order,
+        lambda params, body: {"order_number": body["order_number"]},
+        message="Order created",
+    ),
+    Operation(
+        "cancel_order_item",
+        "PUT",
+        "/v1/orders/{order_number}/order_items/{order_item_number}",
+        check_cancel_order_item,
+        message="Order item cancelled",
+    ),
+    Operation(
+        "order_item_delivery",
+        "PUT",
+        "/v1/orders/{order_number}/order_items/{order_item_number}/delivery",
+        check_order_item_delivery,
+        message="Order item delivery saved",
+    ),
+    Operation(
+        "shipment_label",
+        "POST",
+        "/v1/shipments/{shipment_id}/label",
+        check_shipment_label,
+        lambda params, body: {"shipment_id": params["shipment_id"]},
+        message="Shipment label saved",
+    ),
+    Operation(
+        "shipment_status",
+        "PUT",
+        "/v1/shipments/{shipment_id}/status",
+        check_shipment_status,
+        message="Shipment status saved",
+    ),
+    Operation(
+        "tracking_by_barcode",
+        "GET",
+        "/v1/tracking/providers/{provider_name}/{tracking_barcode}",
+        check_no_body,
+        _tracking,
+        has_body=False,
+    ),
+    Operation(
+        "tracking_by_shipment_id",
+        "GET",
+        "/v1/tracking/packages/{shipment_id}",
+        check_no_body,
+        _tracking,
+        has_body=False,
+    ),
+    Operation(
+        "create_refund",
+        "POST",
+        "/v1/refunds",
+        check_create_refund,
+        lambda params, body: {"request_id": str(uuid.uuid4())},
+        status=202,
+        message="Refund request accepted; its result follows by webhook",
+    ),
+    Operation(
+        "product_status",
+        "PUT",
+        "/v1/products/status",
+        check_product_status,
+        message="Product status saved",
+    ),
+)
+OPERATION_NAMES = tuple(op.name for op in OPERATIONS)
+
+
+def find_operation(method: str, path: str) -> tuple[Operation | None, dict[str, str], list[str]]:
+    """The operation for ``method`` and ``path`` with its path parameters; when there is none,
+    the methods that ``path`` does allow (empty: an unknown path)."""
+    allowed: list[str] = []
+    for op in OPERATIONS:
+        params = op.match(path)
+        if params is None:
+            continue
+        if op.method == method:
+            return op, params, []
+        allowed.append(op.method)
+    return None, {}, allowed

@@ -1,0 +1,77 @@
+"""`hgsync run` for one or more pipelines: one after another, each with a summary.
+
+Waits for a pipeline another process is running when asked to (``--wait``), shows a
+progress bar on a terminal for long runs, and turns the results into one exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import click
+
+from engine.errors import HgsyncError, LockedError, SourceError
+from engine.loader import Project
+from engine.plan import Plan
+from engine.report import run_text
+from engine.run import run_pipeline
+from engine.state import StateStore
+
+PROGRESS_FROM = 50  # rows to send before a progress bar is worth showing
+LOCK_POLL = 0.5
+
+
+async def _run_waiting(project: Project, name: str, state: StateStore, wait: float, **kwargs: Any):
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return await run_pipeline(project, name, state, **kwargs)
+        except LockedError:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(LOCK_POLL)
+
+
+async def run_many(
+    project: Project, names: list[str], state: StateStore, *, retry_failed: bool, wait: float, progress: bool
+) -> int:
+    """Run ``names`` in order; the exit code is the worst of their outcomes (0, 1 or 3)."""
+    code = 0
+    for name in names:
+        bar: Any = None
+
+        def planned(plan: Plan) -> None:
+            nonlocal bar
+            if progress and plan.to_send >= PROGRESS_FROM:
+                bar = click.progressbar(
+                    length=plan.to_send, label=f"{name}: sending", file=click.get_text_stream("stdout")
+                )
+                bar.__enter__()
+
+        def sent(count: int) -> None:
+            if bar is not None:
+                bar.update(count)
+
+        try:
+            result = await _run_waiting(
+                project, name, state, wait, retry_failed=retry_failed, on_planned=planned, on_sent=sent
+            )
+        except LockedError as exc:
+            click.echo(f"{name}: not run: {exc}", err=True)
+            click.echo("  → wait for it to finish, or pass --wait SECONDS", err=True)
+            code = max(code, 3)
+            continue
+        except SourceError as exc:
+            click.echo(f"{name}: not run: {exc}", err=True)
+            code = max(code, 1)
+            continue
+        except HgsyncError:
+            raise
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+        click.echo(run_text(result))
+        code = max(code, result.exit_code)
+    return code
