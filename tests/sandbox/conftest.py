@@ -1,4 +1,7 @@
-"""One sandbox for the whole sandbox test package, reset before each test; clients over real HTTP."""
+"""Clients of the session's sandbox (``sandbox_server`` in tests/conftest.py), over real HTTP.
+
+Every test here starts with the sandbox emptied and without faults (the ``sandbox`` fixture).
+"""
 
 from __future__ import annotations
 
@@ -7,33 +10,24 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from connectors.hepsiglobal.sandbox import Faults, Sandbox
-
-
-@pytest.fixture(scope="session")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(port=0, client_id="mp-client", client_secret="s3cret-value") as sb:
-        yield sb
+from connectors.hepsiglobal.sandbox import Sandbox
 
 
 @pytest.fixture(autouse=True)
-def _clean(request: pytest.FixtureRequest) -> None:
-    if "sandbox" in request.fixturenames:
-        sb: Sandbox = request.getfixturevalue("sandbox")
-        sb.set_faults(Faults())
-        sb.reset()
+def _fresh(sandbox: Sandbox) -> None:
+    """Reset the shared sandbox before each test (the ``sandbox`` fixture does it)."""
 
 
 @pytest.fixture(scope="session")
-def anon(sandbox: Sandbox) -> Iterator[httpx.Client]:
+def anon(sandbox_server: Sandbox) -> Iterator[httpx.Client]:
     """A client without a token."""
-    with httpx.Client(base_url=sandbox.url, timeout=5) as client:
+    with httpx.Client(base_url=sandbox_server.url, timeout=5) as client:
         yield client
 
 
 @pytest.fixture(scope="session")
-def api(sandbox: Sandbox) -> Iterator[httpx.Client]:
+def api(sandbox_server: Sandbox) -> Iterator[httpx.Client]:
     """A client with a valid bearer token."""
-    headers = {"Authorization": f"Bearer {sandbox.issue_token()}"}
-    with httpx.Client(base_url=sandbox.url, headers=headers, timeout=5) as client:
+    headers = {"Authorization": f"Bearer {sandbox_server.issue_token()}"}
+    with httpx.Client(base_url=sandbox_server.url, headers=headers, timeout=5) as client:
         yield client

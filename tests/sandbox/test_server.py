@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import threading
 import time
 from datetime import datetime
 
 import httpx
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from connectors.hepsiglobal.sandbox import Faults, Sandbox
 
+CLIENT_ID, CLIENT_SECRET = "test-client", "test-secret-value"  # of sandbox_server, tests/conftest.py
 CANCEL_PATH = "/v1/orders/1001/order_items/1001_HBV1"
 CANCEL = {"reason": "customer_demand"}
-CREDENTIALS = {"grant_type": "client_credentials", "client_id": "mp-client"}
+CREDENTIALS = {"grant_type": "client_credentials", "client_id": CLIENT_ID}
 
 
-def token_body(secret: str = "s3cret-value", **changes: str) -> dict[str, str]:
+def token_body(secret: str = CLIENT_SECRET, **changes: str) -> dict[str, str]:
     return {**CREDENTIALS, "client_secret": secret, **changes}
 
 
@@ -39,7 +42,7 @@ def test_a_token_is_issued_for_the_right_credentials(anon: httpx.Client, sandbox
 
 def test_a_token_is_issued_for_a_form_or_basic_auth(anon: httpx.Client) -> None:
     assert anon.post("/v1/auth/token", data=token_body()).status_code == 200
-    basic = base64.b64encode(b"mp-client:s3cret-value").decode()
+    basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
     response = anon.post(
         "/v1/auth/token",
         json={"grant_type": "client_credentials"},
@@ -54,14 +57,14 @@ def test_a_token_is_issued_for_a_form_or_basic_auth(anon: httpx.Client) -> None:
         token_body("wrong-secret-123"),
         token_body(client_id="someone-else"),
         {"grant_type": "client_credentials"},
-        {"grant_type": "client_credentials", "client_id": "mp-client", "client_secret": 5},
+        {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": 5},
     ],
 )
 def test_wrong_or_missing_credentials_get_401_without_the_secret(anon: httpx.Client, body: dict) -> None:
     response = anon.post("/v1/auth/token", json=body)
     assert response.status_code == 401
     assert response.json() == {"message": "invalid client credentials"}
-    assert "wrong-secret-123" not in response.text and "s3cret-value" not in response.text
+    assert "wrong-secret-123" not in response.text and CLIENT_SECRET not in response.text
 
 
 def test_a_wrong_grant_type_or_body_is_a_400(anon: httpx.Client) -> None:
@@ -75,7 +78,7 @@ def test_a_wrong_grant_type_or_body_is_a_400(anon: httpx.Client) -> None:
     [
         (None, "missing bearer token"),
         ("Bearer", "missing bearer token"),
-        ("Basic bXAtY2xpZW50OnMzY3JldC12YWx1ZQ==", "missing bearer token"),
+        ("Basic dGVzdC1jbGllbnQ6dGVzdC1zZWNyZXQtdmFsdWU=", "missing bearer token"),
         ("Bearer not-a-token", "invalid access token"),
     ],
 )
@@ -284,8 +287,11 @@ def test_life_cycle() -> None:
     sb.stop()
 
 
-def test_serve_forever_until_stopped_from_another_thread() -> None:
+@pytest.mark.parametrize("started", [False, True], ids=["serve_forever", "start-then-serve_forever"])
+def test_serve_forever_until_stopped_from_another_thread(started: bool) -> None:
     sb = Sandbox()
+    if started:
+        sb.start()
     thread = threading.Thread(target=sb.serve_forever)
     thread.start()
     deadline = time.monotonic() + 5
@@ -298,10 +304,15 @@ def test_serve_forever_until_stopped_from_another_thread() -> None:
 
 
 def test_logs_name_requests_but_never_tokens_or_secrets(anon: httpx.Client, sandbox: Sandbox) -> None:
-    with capture_logs() as logs:
-        token = anon.post("/v1/auth/token", json=token_body()).json()["access_token"]
-        anon.put(CANCEL_PATH, json=CANCEL, headers={"Authorization": f"Bearer {token}"})
-        anon.post("/v1/auth/token", json=token_body("wrong-secret-123"))
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with capture_logs() as logs:
+            token = anon.post("/v1/auth/token", json=token_body()).json()["access_token"]
+            anon.put(CANCEL_PATH, json=CANCEL, headers={"Authorization": f"Bearer {token}"})
+            anon.post("/v1/auth/token", json=token_body("wrong-secret-123"))
+    finally:
+        structlog.configure(**saved)
     requests = [e for e in logs if e["event"] == "sandbox_request"]
     assert [(e["method"], e["path"], e["status"]) for e in requests] == [
         ("POST", "/v1/auth/token", 200),
@@ -310,7 +321,7 @@ def test_logs_name_requests_but_never_tokens_or_secrets(anon: httpx.Client, sand
     ]
     assert all(e["log_level"] == "debug" for e in requests)
     text = repr(logs)
-    assert token not in text and "s3cret-value" not in text and "wrong-secret-123" not in text
+    assert token not in text and CLIENT_SECRET not in text and "wrong-secret-123" not in text
 
 
 def test_concurrent_keep_alive_load_is_recorded_exactly_once(sandbox: Sandbox) -> None:

@@ -20,11 +20,12 @@ from connectors.hepsiglobal.sandbox.rules import (
     check_cancel_order_item,
     check_create_order,
     check_create_refund,
-    check_no_body,
     check_order_item_delivery,
     check_product_status,
     check_shipment_label,
     check_shipment_status,
+    check_tracking_by_barcode,
+    check_tracking_by_shipment_id,
 )
 
 
@@ -56,7 +57,8 @@ class Operation:
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path)
+        parts = re.split(r"\{(\w+)\}", self.path)  # literal, name, literal, name, ...
+        regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>[^/]+)" for i, p in enumerate(parts))
         object.__setattr__(self, "pattern", re.compile(regex))
 
     def match(self, path: str) -> dict[str, str] | None:
@@ -107,7 +109,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "tracking_by_barcode",
         "GET",
         "/v1/tracking/providers/{provider_name}/{tracking_barcode}",
-        check_no_body,
+        check_tracking_by_barcode,
         _tracking,
         has_body=False,
     ),
@@ -115,7 +117,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "tracking_by_shipment_id",
         "GET",
         "/v1/tracking/packages/{shipment_id}",
-        check_no_body,
+        check_tracking_by_shipment_id,
         _tracking,
         has_body=False,
     ),

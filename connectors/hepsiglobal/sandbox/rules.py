@@ -322,6 +322,9 @@ def check_no_body(path_params: dict[str, str], body: Any) -> Errors:
     return []
 
 
+check_tracking_by_barcode = check_tracking_by_shipment_id = check_no_body
+
+
 def check_create_refund(path_params: dict[str, str], body: Any) -> Errors:
     if not isinstance(body, dict):
         return [not_an_object(body)]

@@ -86,7 +86,16 @@ class Sandbox:
         return self
 
     def serve_forever(self) -> None:
-        """Serve in this thread until :meth:`stop` is called from another thread, or Ctrl-C."""
+        """Serve in this thread until :meth:`stop` is called from another thread, or Ctrl-C.
+
+        After :meth:`start`, it only waits (Ctrl-C still ends the wait) until the sandbox stops.
+        """
+        with self._lock:
+            thread = self._thread if self._server is not None else None
+        if thread is not None:
+            while thread.is_alive():
+                thread.join(0.2)
+            return
         server = self._bind()
         log.info("sandbox_listening", url=self.url)
         try:

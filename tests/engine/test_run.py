@@ -1,0 +1,193 @@
+"""A pipeline over a SQLite table, end to end against the real sandbox over HTTP."""
+
+from __future__ import annotations
+
+import json
+
+from connectors.hepsiglobal.sandbox import Faults
+
+
+def _cancels(sandbox) -> list[dict]:
+    return sandbox.records("cancel_order_item")
+
+
+def test_plan_then_run_then_nothing_twice(cancels, sandbox):
+    project = cancels(1000)
+
+    plan = project.cli("plan", "cancels")
+    assert plan.exit_code == 0, plan.output
+    assert "1000  new" in plan.output
+    assert "would send 1000 request(s)" in plan.output
+    assert "PUT /v1/orders/100000/order_items/100000_HBV00000001" in plan.output
+    assert _cancels(sandbox) == []  # plan sends nothing
+
+    first = project.cli("run", "cancels")
+    assert first.exit_code == 0, first.output
+    assert "delivered 1000" in first.output
+    records = _cancels(sandbox)
+    assert len(records) == 1000
+    assert len({r["path"] for r in records}) == 1000
+    assert records[0]["body"] == {"reason": "customer_demand"}
+
+    second = project.cli("run", "cancels")
+    assert second.exit_code == 0, second.output
+    assert "unchanged 1000" in second.output and "sent 0" in second.output
+    assert len(_cancels(sandbox)) == 1000
+
+
+def test_upsert_sends_exactly_the_changed_rows(cancels, sandbox):
+    project = cancels(1000, mode="upsert")
+    assert project.cli("run", "cancels").exit_code == 0
+    sandbox.reset()
+    project.sql("UPDATE cancels SET reason = 'late_shipment' WHERE id % 100 = 0")
+
+    plan = project.cli("plan", "cancels")
+    assert "10  changed" in plan.output and "990  unchanged" in plan.output
+    assert "changed: body.reason: \"customer_demand\" → \"late_shipment\"" in plan.output
+
+    result = project.cli("run", "cancels")
+    assert result.exit_code == 0, result.output
+    records = _cancels(sandbox)
+    assert len(records) == 10
+    assert {r["body"]["reason"] for r in records} == {"late_shipment"}
+    assert {r["path_params"]["order_item_number"] for r in records} == {
+        f"{100000 + i // 3}_HBV{i:08d}" for i in range(100, 1001, 100)
+    }
+
+
+def test_insert_mode_does_not_resend_changed_rows(cancels, sandbox):
+    project = cancels(20, mode="insert")
+    assert project.cli("run", "cancels").exit_code == 0
+    project.sql("UPDATE cancels SET reason = 'late_shipment'")
+    result = project.cli("run", "cancels")
+    assert "unchanged 20" in result.output
+    assert len(_cancels(sandbox)) == 20
+
+
+def test_every_row_arrives_exactly_once_through_429s_and_500s(cancels, sandbox):
+    project = cancels(300)
+    sandbox.set_faults(Faults(rate_429=0.2, retry_after=0.01, rate_500=0.2, seed=3))
+    # a request that fails all its attempts is sent again by the next run; none is sent twice
+    for _ in range(4):
+        result = project.cli("run", "cancels")
+        if result.exit_code == 0:
+            break
+        assert "failed after retries" in result.stdout
+    assert result.exit_code == 0, result.output
+    records = _cancels(sandbox)
+    assert len(records) == 300
+    assert len({r["path"] for r in records}) == 300
+    stats = sandbox.stats()
+    assert stats["faults"]["429"] > 0 and stats["faults"]["5xx"] > 0
+
+
+def test_failures_after_all_retries_are_retried_next_run(cancels, sandbox):
+    project = cancels(5)
+    sandbox.set_faults(Faults(rate_500=1.0, seed=1))
+    result = project.cli("run", "cancels")
+    assert result.exit_code == 1
+    assert "failed after retries 5" in result.output
+    failing = project.cli("history", "--failing")
+    assert "failed after 6 attempt(s)" in failing.output
+
+    sandbox.set_faults(Faults())
+    plan = project.cli("plan", "cancels")
+    assert "5  due for retry" in plan.output
+    again = project.cli("run", "cancels")
+    assert again.exit_code == 0, again.output
+    assert "retried 5" in again.output and "delivered 5" in again.output
+    assert len(_cancels(sandbox)) == 5
+
+
+def test_rejections_wait_for_a_change_or_retry_failed(cancels, sandbox):
+    project = cancels(4)
+    # the sandbox rejects an item number that does not start with the order number
+    project.pipeline(
+        "cancels",
+        (project.home / "pipelines" / "cancels.yaml")
+        .read_text()
+        .replace('order_item_number: "{{ row.order_number }}_{{ row.sku }}"', 'order_item_number: "{{ row.sku }}"')
+        .replace('key: "{{ row.order_number }}_{{ row.sku }}"', 'key: "{{ row.id }}"'),
+    )
+    project.sql("UPDATE cancels SET sku = order_number || '_' || sku WHERE id != 3")
+    first = project.cli("run", "cancels")
+    assert first.exit_code == 1
+    assert "delivered 3, rejected 1" in first.stdout
+    assert "order_item_number" in first.output  # HG's reason reaches the log
+
+    second = project.cli("run", "cancels")
+    assert second.exit_code == 1
+    assert "sent 0" in second.stdout and "still rejected 1" in second.stdout
+    assert "1  rejected before" in project.cli("plan", "cancels").stdout
+
+    forced = project.cli("run", "--retry-failed", "cancels")
+    assert "sent 1: delivered 0, rejected 1" in forced.stdout
+    failing = project.cli("history", "--failing").stdout
+    assert "rejected after 2 attempt(s) (HTTP 400)" in failing
+
+    project.sql("UPDATE cancels SET sku = order_number || '_' || sku WHERE id = 3")
+    fixed = project.cli("run", "cancels")
+    assert fixed.exit_code == 0, fixed.output
+    assert "changed 1" in fixed.stdout and "delivered 1" in fixed.stdout
+    assert len(_cancels(sandbox)) == 4
+
+
+def test_a_row_that_fails_to_render_does_not_stop_the_others(cancels, sandbox):
+    project = cancels(50)
+    project.sql("UPDATE cancels SET sku = NULL WHERE id = 7")
+    project.pipeline(
+        "cancels",
+        (project.home / "pipelines" / "cancels.yaml").read_text().replace(
+            'key: "{{ row.order_number }}_{{ row.sku }}"', 'key: "{{ row.order_number }}_{{ row.sku | require(\'sku\') }}"'
+        ),
+    )
+    result = project.cli("run", "cancels")
+    assert result.exit_code == 1
+    assert "row errors 1" in result.output
+    assert "cancels(id=7)" in result.output and "sku is empty" in result.output
+    assert len(_cancels(sandbox)) == 49
+
+    history = project.cli("history")
+    assert "cancels" in history.output
+    run_id = history.output.splitlines()[1].split()[0]
+    errors = project.cli("history", "--errors", run_id)
+    assert "cancels(id=7)" in errors.output and "sku is empty" in errors.output
+
+
+def test_duplicate_keys_are_errors_for_every_row_sharing_them(cancels, sandbox):
+    project = cancels(10)
+    project.sql("UPDATE cancels SET order_number = '100000', sku = 'HBV00000001' WHERE id IN (1, 5)")
+    result = project.cli("run", "cancels")
+    assert result.exit_code == 1
+    assert "row errors 2" in result.output
+    assert "duplicate key '100000_HBV00000001'" in result.output
+    paths = {r["path_params"]["order_item_number"] for r in _cancels(sandbox)}
+    assert "100000_HBV00000001" not in paths and len(paths) == 8
+
+
+def test_history_lists_runs_with_counts(cancels, sandbox):
+    project = cancels(3)
+    project.cli("run", "cancels")
+    project.cli("run", "cancels")
+    history = project.cli("history", "cancels")
+    lines = history.output.splitlines()
+    assert len(lines) == 3  # header and two runs, newest first
+    assert lines[1].split()[2] == "ok" and lines[2].split()[2] == "ok"
+
+
+def test_run_all_runs_every_pipeline(cancels, sandbox):
+    project = cancels(3)
+    project.pipeline("second", (project.home / "pipelines" / "cancels.yaml").read_text())
+    result = project.cli("run", "--all")
+    assert result.exit_code == 0, result.output
+    assert "cancels: ok" in result.output and "second: ok" in result.output
+    # the same keys in two pipelines are two deliveries
+    assert len(_cancels(sandbox)) == 6
+
+
+def test_state_keeps_no_secret(cancels, sandbox):
+    project = cancels(3)
+    project.cli("run", "cancels")
+    data = (project.home / "state" / "state.db").read_bytes()
+    assert b"test-secret-value" not in data
+    assert json.dumps({"reason": "customer_demand"}).encode()[:10] in data
