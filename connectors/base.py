@@ -34,10 +34,16 @@ class Origin:
 
 @dataclass(slots=True)
 class Row:
-    """One record from a source: column name → value, and where it came from."""
+    """One record from a source: column name → value, and where it came from.
+
+    A record the source could not parse (a CSV line with the wrong number of fields, bad
+    encoding...) is still yielded, with ``error`` saying what is wrong: the engine records it
+    as a row error, so nothing is lost silently.
+    """
 
     values: dict[str, Any]
     origin: Origin
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,11 +56,13 @@ class CursorRead:
 
 @dataclass
 class SourceContext:
-    """What a connector may use besides its own config."""
+    """What a connector may use besides its own config. ``state`` is the run's
+    :class:`engine.state.StateStore` (None when only checking files)."""
 
     home: Path
     connections: Mapping[str, str] = field(default_factory=dict)
     pipeline: str = ""
+    state: Any = None
 
 
 class SourceConnector(ABC):
@@ -86,7 +94,13 @@ class SourceConnector(ABC):
         """Yield every row (or, with ``cursor``, those at or past it). Raises SourceError when the
         source cannot be read at all."""
 
-    def close(self) -> None:
+    def finish(self, batches: Mapping[str, Mapping[str, int]], *, complete: bool) -> None:  # noqa: B027
+        """Called once the run has recorded every outcome. ``batches`` maps each batch (CSV
+        file) to how its rows ended, by verdict or outcome (delivered, unchanged, filtered,
+        superseded, error, rejected, failed, new...). ``complete`` is False when the run stopped
+        before sending everything. Sources with batches archive or reject them here."""
+
+    def close(self) -> None:  # noqa: B027
         """Release connections."""
 
 

@@ -40,6 +40,8 @@ class Rendered:
 
 
 def render_row(pipeline: Pipeline, row: Row) -> Rendered:
+    if row.error is not None:
+        return Rendered(row, error=row.error)
     context = {"row": RowValues(row.values)}
     key = None
     try:
@@ -84,6 +86,7 @@ class Plan:
     counts: Counter[str] = field(default_factory=Counter)
     read: int = 0
     cursor: Any = None  # the highest cursor value read, for incremental sources
+    source: Any = None  # the SourceConnector that was read
 
     @property
     def to_send(self) -> int:

@@ -207,6 +207,7 @@ async def _run(
         else:
             sent["unsent"] = plan.to_send
         counts = summarize(plan, sent)
+        plan.source.finish(plan.spool.batches(), complete=not counts["unsent"])
         failed = counts["error"] + counts["rejected"] + counts["send_rejected"] + counts["send_failed"]
         status = "interrupted" if counts["unsent"] else ("failed" if failed else "ok")
         sample = [{"key": e.key, "origin": e.origin, "reason": e.reason} for e in errors[:10]]

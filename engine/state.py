@@ -80,6 +80,17 @@ row_errors = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("at", _ts, nullable=False),
 )
+files = sa.Table(
+    "hgsync_files",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("name", sa.String(500), primary_key=True),
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # archived | rejected
+    sa.Column("rows", sa.Integer, nullable=False, default=0),
+    sa.Column("detail", sa.Text),
+    sa.Column("processed_at", _ts, nullable=False),
+)
 locks = sa.Table(
     "hgsync_locks",
     metadata,
@@ -420,6 +431,26 @@ class StateStore:
                     message="the process stopped before the run ended",
                 )
             ).rowcount
+
+    # -- files of batch sources (CSV drops) ---------------------------------------------------
+
+    def file_record(self, pipeline: str, name: str, sha256: str) -> dict[str, Any] | None:
+        """What became of a file with this name and content, if it was processed before."""
+        query = sa.select(files).where(
+            files.c.pipeline == pipeline, files.c.name == name, files.c.sha256 == sha256
+        )
+        with self._begin() as conn:
+            row = conn.execute(query).first()
+        return dict(row._mapping) if row is not None else None
+
+    def record_file(
+        self, pipeline: str, name: str, sha256: str, status: str, rows: int, detail: str | None = None
+    ) -> None:
+        with self._begin() as conn:
+            where = (files.c.pipeline == pipeline) & (files.c.name == name) & (files.c.sha256 == sha256)
+            values = {"status": status, "rows": rows, "detail": detail, "processed_at": utcnow()}
+            if conn.execute(files.update().where(where).values(**values)).rowcount == 0:
+                conn.execute(files.insert().values(pipeline=pipeline, name=name, sha256=sha256, **values))
 
     # -- locks ----------------------------------------------------------------------------------
 
