@@ -48,11 +48,10 @@ class Pipeline:
     body: Structure | None
     digest: str  # of the file's bytes: tells the daemon when a file changed
 
-    def make_source(self, settings: Settings, home: Path) -> SourceConnector:
+    def make_source(self, settings: Settings, home: Path, state: Any = None) -> SourceConnector:
         cls = known_sources()[self.source_type]
-        return cls(
-            self.source_config, SourceContext(home=home, connections=settings.connections, pipeline=self.name)
-        )
+        context = SourceContext(home=home, connections=settings.connections, pipeline=self.name, state=state)
+        return cls(self.source_config, context)
 
     def leaves(self) -> list[tuple[Loc, Leaf]]:
         """Every compiled template with its location in the file."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from connectors.base import CursorRead, Row
+from connectors.base import CursorRead, Row, SourceConnector
 from engine.diff import SEND, canonical, changes, classify, fingerprint
 from engine.loader import Pipeline
 from engine.render import RenderError, RowValues
@@ -86,7 +86,7 @@ class Plan:
     counts: Counter[str] = field(default_factory=Counter)
     read: int = 0
     cursor: Any = None  # the highest cursor value read, for incremental sources
-    source: Any = None  # the SourceConnector that was read
+    source: SourceConnector | None = None  # what was read
 
     @property
     def to_send(self) -> int:
@@ -104,7 +104,7 @@ class Plan:
 
 def build_plan(
     pipeline: Pipeline,
-    rows: Iterable[Row],
+    source: SourceConnector,
     state: StateStore,
     spool: Spool,
     *,
@@ -112,11 +112,11 @@ def build_plan(
     cursor: CursorRead | None = None,
     on_chunk: Callable[[int], None] | None = None,
 ) -> Plan:
-    """Render every row into ``spool`` and classify it against ``state``."""
-    plan = Plan(pipeline, spool)
+    """Read ``source``, render every row into ``spool`` and classify it against ``state``."""
+    plan = Plan(pipeline, spool, source=source)
     method = pipeline.operation.method
     name = pipeline.operation.name
-    for chunk in _chunks(rows, CHUNK):
+    for chunk in _chunks(source.read(cursor), CHUNK):
         rendered = [render_row(pipeline, row) for row in chunk]
         keys = [r.key for r in rendered if r.key is not None and r.error is None]
         known = state.lookup(pipeline.name, keys, with_request=pipeline.spec.mode == "upsert") if keys else {}

@@ -62,15 +62,13 @@ def _planned(
     on_read: Callable[[int], None] | None = None,
 ) -> Iterator[Plan]:
     assert project.settings is not None
-    source = pipeline.make_source(project.settings, project.home)
+    source = pipeline.make_source(project.settings, project.home, state)
     try:
         columns = source.columns()
         if columns is not None and (problems := check_columns(pipeline, columns)):
             raise ConfigError(problems)
         with Spool() as spool:
-            yield build_plan(
-                pipeline, source.read(), state, spool, retry_failed=retry_failed, on_chunk=on_read
-            )
+            yield build_plan(pipeline, source, state, spool, retry_failed=retry_failed, on_chunk=on_read)
     finally:
         source.close()
 
@@ -207,7 +205,8 @@ async def _run(
         else:
             sent["unsent"] = plan.to_send
         counts = summarize(plan, sent)
-        plan.source.finish(plan.spool.batches(), complete=not counts["unsent"])
+        if plan.source is not None:
+            plan.source.finish(plan.spool.batches(), complete=not counts["unsent"])
         failed = counts["error"] + counts["rejected"] + counts["send_rejected"] + counts["send_failed"]
         status = "interrupted" if counts["unsent"] else ("failed" if failed else "ok")
         sample = [{"key": e.key, "origin": e.origin, "reason": e.reason} for e in errors[:10]]

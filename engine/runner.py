@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from engine.errors import HgsyncError, LockedError, SourceError
+from engine.errors import LockedError, SourceError
 from engine.loader import Project
 from engine.plan import Plan
 from engine.report import run_text
@@ -34,29 +34,44 @@ async def _run_waiting(project: Project, name: str, state: StateStore, wait: flo
             await asyncio.sleep(LOCK_POLL)
 
 
+class _Progress:
+    """A progress bar for one run, shown only on a terminal and only for long runs."""
+
+    def __init__(self, name: str, enabled: bool):
+        self.name, self.enabled = name, enabled
+        self.bar: Any = None
+
+    def planned(self, plan: Plan) -> None:
+        if self.enabled and plan.to_send >= PROGRESS_FROM:
+            stream = click.get_text_stream("stdout")
+            self.bar = click.progressbar(length=plan.to_send, label=f"{self.name}: sending", file=stream)
+            self.bar.__enter__()
+
+    def sent(self, count: int) -> None:
+        if self.bar is not None:
+            self.bar.update(count)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
 async def run_many(
     project: Project, names: list[str], state: StateStore, *, retry_failed: bool, wait: float, progress: bool
 ) -> int:
     """Run ``names`` in order; the exit code is the worst of their outcomes (0, 1 or 3)."""
     code = 0
     for name in names:
-        bar: Any = None
-
-        def planned(plan: Plan) -> None:
-            nonlocal bar
-            if progress and plan.to_send >= PROGRESS_FROM:
-                bar = click.progressbar(
-                    length=plan.to_send, label=f"{name}: sending", file=click.get_text_stream("stdout")
-                )
-                bar.__enter__()
-
-        def sent(count: int) -> None:
-            if bar is not None:
-                bar.update(count)
-
+        bar = _Progress(name, progress)
         try:
             result = await _run_waiting(
-                project, name, state, wait, retry_failed=retry_failed, on_planned=planned, on_sent=sent
+                project,
+                name,
+                state,
+                wait,
+                retry_failed=retry_failed,
+                on_planned=bar.planned,
+                on_sent=bar.sent,
             )
         except LockedError as exc:
             click.echo(f"{name}: not run: {exc}", err=True)
@@ -67,11 +82,8 @@ async def run_many(
             click.echo(f"{name}: not run: {exc}", err=True)
             code = max(code, 1)
             continue
-        except HgsyncError:
-            raise
         finally:
-            if bar is not None:
-                bar.__exit__(None, None, None)
+            bar.close()
         click.echo(run_text(result))
         code = max(code, result.exit_code)
     return code
