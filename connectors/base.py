@@ -54,6 +54,15 @@ class CursorRead:
     since: Any = None
 
 
+@dataclass(frozen=True)
+class Incremental:
+    """A source's request for incremental reads: its cursor column and the look-back window
+    (a raw config value, parsed by :func:`engine.cursor.parse_lookback`)."""
+
+    column: str
+    lookback: Any = None
+
+
 @dataclass
 class SourceContext:
     """What a connector may use besides its own config. ``state`` is the run's
@@ -85,8 +94,8 @@ class SourceConnector(ABC):
         return None
 
     @property
-    def cursor_column(self) -> str | None:
-        """The column of incremental reads, when the pipeline asked for them."""
+    def incremental(self) -> Incremental | None:
+        """The cursor of incremental reads, when the pipeline asked for them; None: read all."""
         return None
 
     @abstractmethod

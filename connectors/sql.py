@@ -8,16 +8,45 @@ or, for a query, the connection and row number, ``marketplace query row 17``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy.exc import SQLAlchemyError
 
-from connectors.base import CursorRead, Origin, Row, SourceConnector, SourceContext, register_source
+from connectors.base import (
+    CursorRead,
+    Incremental,
+    Origin,
+    Row,
+    SourceConnector,
+    SourceContext,
+    register_source,
+)
+from engine.cursor import parse_lookback
 from engine.errors import SourceError
 from engine.logging import redact_text
 from engine.settings import resolve_url
+
+
+class CursorConfig(BaseModel):
+    """Incremental reads: only rows whose cursor column is at or past the saved cursor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str = Field(description="an updated_at date-time or an increasing id; never NULL")
+    lookback: str | float | int = Field(
+        0,
+        description="re-read this far behind the saved cursor, so rows committed late are not missed: "
+        "a duration (30s, 5m, 1h) for date-times, a number for ids",
+    )
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback(cls, value: str | float | int) -> str | float | int:
+        parse_lookback(value)
+        return value
 
 
 class SqlSourceConfig(BaseModel):
@@ -30,12 +59,24 @@ class SqlSourceConfig(BaseModel):
     schema_: str | None = Field(None, alias="schema", description="the table's schema, when not the default")
     query: str | None = Field(None, description="read the rows of this SELECT (give table or query)")
     chunk_size: int = Field(1000, ge=1, le=100_000, description="rows fetched from the server at a time")
+    cursor: CursorConfig | None = Field(
+        None, description="read incrementally by this column; absent: read every row and diff them all"
+    )
 
     @model_validator(mode="after")
     def _table_or_query(self) -> SqlSourceConfig:
         if (self.table is None) == (self.query is None):
             raise ValueError("give either table or query")
         return self
+
+
+def _at_or_after(conn: sa.Connection, column: Any, since: Any) -> Any:
+    """``column >= since``. SQLite keeps date-times as text in many spellings
+    ('2026-11-01 10:00:10', '...T10:00:10.000000'), which compare wrongly as text, so there
+    both sides go through julianday()."""
+    if conn.dialect.name == "sqlite" and isinstance(since, datetime | date):
+        return sa.func.julianday(column) >= sa.func.julianday(since.isoformat(sep=" "))
+    return column >= since
 
 
 def describe_db_error(exc: SQLAlchemyError) -> str:
@@ -54,6 +95,11 @@ class SqlSource(SourceConnector):
     def __init__(self, config: SqlSourceConfig, context: SourceContext):
         super().__init__(config, context)
         self._engine: sa.Engine | None = None
+
+    @property
+    def incremental(self) -> Incremental | None:
+        cursor = self.config.cursor
+        return Incremental(cursor.column, cursor.lookback) if cursor is not None else None
 
     def check(self) -> list[tuple[tuple[str | int, ...], str]]:
         name = self.config.connection
@@ -77,25 +123,25 @@ class SqlSource(SourceConnector):
 
     def _statement(self, conn: sa.Connection, cursor: CursorRead | None) -> tuple[Any, list[str]]:
         """The statement to run and the columns that identify a row in its origin."""
-        quote = conn.dialect.identifier_preparer.quote
         if self.config.query is not None:
             if cursor is None:
                 return sa.text(self.config.query), []
-            column = f"q.{quote(cursor.column)}"
-            where = f" WHERE {column} >= :since" if cursor.since is not None else ""
-            sql = f"SELECT * FROM ({self.config.query}) AS q{where} ORDER BY {column}"
-            return sa.text(sql).bindparams(**({"since": cursor.since} if where else {})), []
-        table = sa.Table(self.config.table, sa.MetaData(), schema=self.config.schema_, autoload_with=conn)
-        keys = [c.name for c in table.primary_key.columns]
-        select = sa.select(table)
-        if cursor is not None:
+            query = sa.text(self.config.query).columns(sa.column(cursor.column)).subquery("q")
+            select = sa.select(sa.text("q.*")).select_from(query)
+            column: Any = query.c[cursor.column]
+            keys: list[str] = []
+        else:
+            table = sa.Table(self.config.table, sa.MetaData(), schema=self.config.schema_, autoload_with=conn)
+            keys = [c.name for c in table.primary_key.columns]
+            select = sa.select(table)
+            if cursor is None:
+                return select.order_by(*[table.c[k] for k in keys]), keys
             if cursor.column not in table.c:
                 raise SourceError(f"{self._label()} has no column {cursor.column!r} to use as cursor")
-            if cursor.since is not None:
-                select = select.where(table.c[cursor.column] >= cursor.since)
-            select = select.order_by(table.c[cursor.column])
-        select = select.order_by(*[table.c[k] for k in keys])
-        return select, keys
+            column = table.c[cursor.column]
+        if cursor.since is not None:
+            select = select.where(_at_or_after(conn, column, cursor.since))
+        return select.order_by(column), keys
 
     def _label(self) -> str:
         if self.config.table is not None:

@@ -13,6 +13,7 @@ from itertools import islice
 from typing import Any
 
 from connectors.base import CursorRead, Row, SourceConnector
+from engine.cursor import encode as encode_cursor
 from engine.diff import SEND, canonical, changes, classify, fingerprint
 from engine.loader import Pipeline
 from engine.render import RenderError, RowValues
@@ -86,6 +87,7 @@ class Plan:
     counts: Counter[str] = field(default_factory=Counter)
     read: int = 0
     cursor: Any = None  # the highest cursor value read, for incremental sources
+    since: CursorRead | None = None  # the incremental read that was made, if any
     source: SourceConnector | None = None  # what was read
 
     @property
@@ -113,7 +115,7 @@ def build_plan(
     on_chunk: Callable[[int], None] | None = None,
 ) -> Plan:
     """Read ``source``, render every row into ``spool`` and classify it against ``state``."""
-    plan = Plan(pipeline, spool, source=source)
+    plan = Plan(pipeline, spool, source=source, since=cursor)
     method = pipeline.operation.method
     name = pipeline.operation.name
     for chunk in _chunks(source.read(cursor), CHUNK):
@@ -123,15 +125,18 @@ def build_plan(
         records = []
         for item in rendered:
             origin = item.row.origin
+            mark = None
             if cursor is not None:
                 value = item.row.values.get(cursor.column)
-                if value is not None and (plan.cursor is None or value > plan.cursor):
-                    plan.cursor = value
+                if value is not None:
+                    mark = encode_cursor(value)
+                    if plan.cursor is None or value > plan.cursor:
+                        plan.cursor = value
             base = (item.key, origin.rank, origin.batch, str(origin))
             if item.filtered:
-                records.append((*base, "filtered", None, None, None, None))
+                records.append((*base, "filtered", None, None, None, None, mark))
             elif item.error is not None:
-                records.append((*base, "error", None, None, None, item.error))
+                records.append((*base, "error", None, None, None, item.error, mark))
             else:
                 fp = fingerprint(name, item.params or {}, item.body)
                 state_row = known.get(item.key)  # type: ignore[arg-type]
@@ -139,7 +144,7 @@ def build_plan(
                 previous = state_row.request if (verdict == "changed" and state_row is not None) else None
                 reason = state_row.last_error if verdict in ("retry", "rejected") and state_row else None
                 request = canonical(item.request(method))
-                records.append((*base, verdict, fp, request, previous, reason))
+                records.append((*base, verdict, fp, request, previous, reason, mark))
         spool.add(records)
         plan.read += len(chunk)
         if on_chunk is not None:

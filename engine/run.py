@@ -18,7 +18,9 @@ from typing import Any
 
 import structlog
 
+from connectors.base import CursorRead, SourceConnector
 from connectors.hepsiglobal.client import HGClient
+from engine import cursor
 from engine.deliver import Sender, deliver
 from engine.errors import ConfigError
 from engine.loader import Pipeline, Project, check_columns
@@ -67,10 +69,43 @@ def _planned(
         columns = source.columns()
         if columns is not None and (problems := check_columns(pipeline, columns)):
             raise ConfigError(problems)
+        since = _cursor_read(pipeline, source, state)
         with Spool() as spool:
-            yield build_plan(pipeline, source, state, spool, retry_failed=retry_failed, on_chunk=on_read)
+            yield build_plan(
+                pipeline, source, state, spool, retry_failed=retry_failed, cursor=since, on_chunk=on_read
+            )
     finally:
         source.close()
+
+
+def _cursor_read(pipeline: Pipeline, source: SourceConnector, state: StateStore) -> CursorRead | None:
+    """The incremental read to make: from the saved cursor minus the look-back (all rows the first time)."""
+    incremental = source.incremental
+    if incremental is None:
+        return None
+    saved = state.get_cursor(pipeline.name)
+    if saved is None:
+        return CursorRead(incremental.column, None)
+    column, text = saved
+    if column != incremental.column:
+        log.warning("cursor_column_changed", saved=column, now=incremental.column, action="reading every row")
+        return CursorRead(incremental.column, None)
+    try:
+        since = cursor.rewind(cursor.decode(text), cursor.parse_lookback(incremental.lookback))
+    except ValueError as exc:
+        raise ConfigError(f"{pipeline.file}: source cursor: {exc}") from None
+    log.info("incremental_read", column=column, since=str(since))
+    return CursorRead(incremental.column, since)
+
+
+def _advance_cursor(plan: Plan, state: StateStore, run_id: str) -> None:
+    """Save the cursor once every outcome is recorded: the highest value read, but never past
+    a row that failed for a reason worth retrying (the next run must read it again)."""
+    if plan.since is None or plan.cursor is None:
+        return
+    pending = [cursor.decode(text) for text in plan.spool.unfinished_cursors()]
+    value = min(pending) if pending else plan.cursor
+    state.save_cursor(plan.pipeline.name, plan.since.column, cursor.encode(value), run_id)
 
 
 @contextmanager
@@ -207,6 +242,8 @@ async def _run(
         counts = summarize(plan, sent)
         if plan.source is not None:
             plan.source.finish(plan.spool.batches(), complete=not counts["unsent"])
+        if not counts["unsent"]:
+            _advance_cursor(plan, state, run_id)
         failed = counts["error"] + counts["rejected"] + counts["send_rejected"] + counts["send_failed"]
         status = "interrupted" if counts["unsent"] else ("failed" if failed else "ok")
         sample = [{"key": e.key, "origin": e.origin, "reason": e.reason} for e in errors[:10]]

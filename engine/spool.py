@@ -29,6 +29,7 @@ CREATE TABLE rows (
     request TEXT,               -- JSON: {"method", "path", "params", "body"}
     previous TEXT,              -- JSON of the last delivered request, for changed keys
     reason TEXT,
+    cursor TEXT,                -- the row's cursor value (engine.cursor.encode), incremental reads only
     outcome TEXT                -- delivered rejected failed, once sent
 )
 """
@@ -69,11 +70,11 @@ class Spool:
         self.close()
 
     def add(self, rows: list[tuple[Any, ...]]) -> None:
-        """(key, rank, batch, origin, verdict, fingerprint, request, previous, reason) tuples."""
+        """(key, rank, batch, origin, verdict, fingerprint, request, previous, reason, cursor) tuples."""
         self.db.execute("BEGIN")
         self.db.executemany(
-            "INSERT INTO rows (key, rank, batch, origin, verdict, fingerprint, request, previous, reason)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rows (key, rank, batch, origin, verdict, fingerprint, request, previous, reason, cursor)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         self.db.execute("COMMIT")
@@ -102,7 +103,7 @@ class Spool:
             by_key.setdefault(key, []).append((seq, origin))
         updates = []
         for key, members in by_key.items():
-            for seq, origin in members:
+            for seq, _origin in members:
                 others = [o for s, o in members if s != seq]
                 shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
                 updates.append((f"duplicate key {key!r}: also at {shown}", seq))
@@ -153,6 +154,15 @@ class Spool:
 
     def set_outcome(self, seq: int, outcome: str) -> None:
         self.db.execute("UPDATE rows SET outcome = ? WHERE seq = ?", (outcome, seq))
+
+    def unfinished_cursors(self) -> Iterator[str]:
+        """Cursor values of rows whose request failed for a reason worth retrying, or was not sent."""
+        query = (
+            "SELECT cursor FROM rows WHERE cursor IS NOT NULL AND (outcome = 'failed'"
+            " OR (outcome IS NULL AND verdict IN ('new', 'changed', 'retry')))"
+        )
+        for (value,) in self.db.execute(query):
+            yield value
 
     def batches(self) -> dict[str, Counter[str]]:
         """Per batch (CSV file): how its rows ended, by verdict or outcome."""

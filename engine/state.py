@@ -80,6 +80,15 @@ row_errors = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("at", _ts, nullable=False),
 )
+cursors = sa.Table(
+    "hgsync_cursors",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("column_name", sa.String(200), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),  # engine.cursor.encode()
+    sa.Column("run_id", sa.String(40)),
+    sa.Column("updated_at", _ts, nullable=False),
+)
 files = sa.Table(
     "hgsync_files",
     metadata,
@@ -431,6 +440,24 @@ class StateStore:
                     message="the process stopped before the run ended",
                 )
             ).rowcount
+
+    # -- cursors of incremental reads ---------------------------------------------------------
+
+    def get_cursor(self, pipeline: str) -> tuple[str, str] | None:
+        """(column, encoded value) saved for ``pipeline``, or None."""
+        query = sa.select(cursors.c.column_name, cursors.c.value).where(cursors.c.pipeline == pipeline)
+        with self._begin() as conn:
+            row = conn.execute(query).first()
+        return (row.column_name, row.value) if row is not None else None
+
+    def save_cursor(self, pipeline: str, column: str, value: str, run_id: str) -> None:
+        with self._begin() as conn:
+            values = {"column_name": column, "value": value, "run_id": run_id, "updated_at": utcnow()}
+            if (
+                conn.execute(cursors.update().where(cursors.c.pipeline == pipeline).values(**values)).rowcount
+                == 0
+            ):
+                conn.execute(cursors.insert().values(pipeline=pipeline, **values))
 
     # -- files of batch sources (CSV drops) ---------------------------------------------------
 
