@@ -6,7 +6,8 @@
     │                      the run stops, nothing is sent, the next run tries again
     ├── StateError         the state store cannot be used: stop, nothing is sent
     ├── RowError           one row cannot become a request: record it and go on
-    └── LockedError        another process runs this pipeline or holds the state store
+    ├── LockedError        another process runs this pipeline or holds the state store
+    └── Interrupted        the run was asked to stop (SIGTERM) before its plan was complete
 
 Delivery outcomes (delivered, rejected, retryable failure) are values, not exceptions:
 see ``connectors.hepsiglobal.client.Outcome``.
@@ -73,3 +74,7 @@ class LockedError(HgsyncError):
 
 class RowError(HgsyncError):
     """One row cannot be turned into a valid request; it is recorded and skipped."""
+
+
+class Interrupted(HgsyncError):
+    """The run was asked to stop before it had decided what to send; nothing was sent."""

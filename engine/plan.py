@@ -15,6 +15,7 @@ from typing import Any
 from connectors.base import CursorRead, Row, SourceConnector
 from engine.cursor import encode as encode_cursor
 from engine.diff import SEND, canonical, changes, classify, fingerprint
+from engine.errors import Interrupted
 from engine.loader import Pipeline
 from engine.render import RenderError, RowValues
 from engine.spool import Spool, SpoolRow
@@ -113,12 +114,15 @@ def build_plan(
     retry_failed: bool = False,
     cursor: CursorRead | None = None,
     on_chunk: Callable[[int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Plan:
     """Read ``source``, render every row into ``spool`` and classify it against ``state``."""
     plan = Plan(pipeline, spool, source=source, since=cursor)
     method = pipeline.operation.method
     name = pipeline.operation.name
     for chunk in _chunks(source.read(cursor), CHUNK):
+        if stop is not None and stop():
+            raise Interrupted("stopped while reading the source; nothing was sent")
         rendered = [render_row(pipeline, row) for row in chunk]
         keys = [r.key for r in rendered if r.key is not None and r.error is None]
         known = state.lookup(pipeline.name, keys, with_request=pipeline.spec.mode == "upsert") if keys else {}

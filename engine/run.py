@@ -11,7 +11,7 @@ import asyncio
 import secrets
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,12 +21,12 @@ import structlog
 from connectors.base import CursorRead, SourceConnector
 from connectors.hepsiglobal.client import HGClient
 from engine import cursor
-from engine.deliver import Sender, deliver
-from engine.errors import ConfigError
+from engine.deliver import Outcome, Sender, deliver
+from engine.errors import ConfigError, Interrupted
 from engine.loader import Pipeline, Project, check_columns
 from engine.logging import get_logger
 from engine.plan import Plan, build_plan
-from engine.spool import Spool
+from engine.spool import Spool, SpoolRow
 from engine.state import StateStore
 
 log = get_logger("hgsync.run")
@@ -55,25 +55,15 @@ def _lock_name(pipeline: str) -> str:
 
 
 @contextmanager
-def _planned(
-    project: Project,
-    pipeline: Pipeline,
-    state: StateStore,
-    *,
-    retry_failed: bool,
-    on_read: Callable[[int], None] | None = None,
-) -> Iterator[Plan]:
+def _opened(project: Project, pipeline: Pipeline, state: StateStore) -> Iterator[SourceConnector]:
+    """The pipeline's source, its columns checked against the templates, closed afterwards."""
     assert project.settings is not None
     source = pipeline.make_source(project.settings, project.home, state)
     try:
         columns = source.columns()
         if columns is not None and (problems := check_columns(pipeline, columns)):
             raise ConfigError(problems)
-        since = _cursor_read(pipeline, source, state)
-        with Spool() as spool:
-            yield build_plan(
-                pipeline, source, state, spool, retry_failed=retry_failed, cursor=since, on_chunk=on_read
-            )
+        yield source
     finally:
         source.close()
 
@@ -116,9 +106,11 @@ def plan_pipeline(
     pipeline = project.pipeline(name)
     with (
         structlog.contextvars.bound_contextvars(pipeline=pipeline.name),
-        _planned(project, pipeline, state, retry_failed=retry_failed) as plan,
+        _opened(project, pipeline, state) as source,
+        Spool() as spool,
     ):
-        yield plan
+        since = _cursor_read(pipeline, source, state)
+        yield build_plan(pipeline, source, state, spool, retry_failed=retry_failed, cursor=since)
 
 
 def summarize(plan: Plan, sent: Counter[str]) -> dict[str, int]:
@@ -147,9 +139,14 @@ async def run_pipeline(
     stop: asyncio.Event | None = None,
     client: Sender | None = None,
     on_planned: Callable[[Plan], None] | None = None,
-    on_sent: Callable[[int], None] | None = None,
+    on_outcome: Callable[[SpoolRow, Outcome], None] | None = None,
 ) -> RunResult:
-    """Run one pipeline: take its lock, plan, send, and record the run."""
+    """Run one pipeline: take its lock, plan, send, and record the run.
+
+    ``stop`` set: no new request is started (requests on the wire finish) and the run ends
+    ``interrupted``. ``client``: a shared HG client (the daemon's, which keeps its token and
+    rate limit across runs); by default the run opens its own.
+    """
     pipeline = project.pipeline(name)
     assert project.settings is not None
     run_id = new_run_id()
@@ -164,10 +161,18 @@ async def run_pipeline(
             log.info(
                 "run_started", operation=pipeline.operation.name, mode=pipeline.spec.mode, trigger=trigger
             )
+            context = _RunContext(project, pipeline, state, run_id, lock, stop or asyncio.Event())
             try:
-                result = await _run(
-                    project, pipeline, state, run_id, lock, retry_failed, stop, client, on_planned, on_sent
+                result = await context.run(retry_failed, client, on_planned, on_outcome)
+            except (Interrupted, asyncio.CancelledError, KeyboardInterrupt) as exc:
+                state.finish_run(
+                    run_id,
+                    "interrupted",
+                    {},
+                    "stopped before the plan was complete" if isinstance(exc, Interrupted) else "stopped",
                 )
+                log.warning("run_finished", status="interrupted")
+                raise
             except BaseException as exc:
                 state.finish_run(run_id, "error", {}, f"{type(exc).__name__}: {exc}")
                 log.error("run_finished", status="error", error=f"{type(exc).__name__}: {exc}")
@@ -179,23 +184,74 @@ async def run_pipeline(
         state.release(lock)
 
 
-async def _run(
-    project: Project,
-    pipeline: Pipeline,
-    state: StateStore,
-    run_id: str,
-    lock: str,
-    retry_failed: bool,
-    stop: asyncio.Event | None,
-    client: Sender | None,
-    on_planned: Callable[[Plan], None] | None,
-    on_sent: Callable[[int], None] | None,
-) -> RunResult:
-    assert project.settings is not None
-    target = project.settings.targets[pipeline.target]
-    with _planned(project, pipeline, state, retry_failed=retry_failed) as plan:
+@dataclass
+class _RunContext:
+    project: Project
+    pipeline: Pipeline
+    state: StateStore
+    run_id: str
+    lock: str
+    stop: asyncio.Event
+
+    async def run(
+        self,
+        retry_failed: bool,
+        client: Sender | None,
+        on_planned: Callable[[Plan], None] | None,
+        on_outcome: Callable[[SpoolRow, Outcome], None] | None,
+    ) -> RunResult:
+        assert self.project.settings is not None
+        pipeline, state = self.pipeline, self.state
+        target = self.project.settings.targets[pipeline.target]
+        with _opened(self.project, pipeline, state) as source, Spool() as spool:
+            since = _cursor_read(pipeline, source, state)
+            # reading and rendering is blocking work: keep it off the event loop
+            plan = await asyncio.to_thread(
+                build_plan,
+                pipeline,
+                source,
+                state,
+                spool,
+                retry_failed=retry_failed,
+                cursor=since,
+                stop=self.stop.is_set,
+            )
+            errors = self._report_plan(plan)
+            if on_planned is not None:
+                on_planned(plan)
+            sent: Counter[str] = Counter()
+            if plan.to_send and not self.stop.is_set():
+                async with AsyncExitStack() as stack:
+                    sender = (
+                        client if client is not None else await stack.enter_async_context(HGClient(target))
+                    )
+                    sent = await deliver(
+                        plan,
+                        client=sender,
+                        state=state,
+                        run_id=self.run_id,
+                        workers=target.concurrency,
+                        stop=self.stop,
+                        on_outcome=on_outcome,
+                        lock=self.lock,
+                    )
+            else:
+                sent["unsent"] = plan.to_send
+            counts = summarize(plan, sent)
+            await asyncio.to_thread(source.finish, spool.batches(), complete=not counts["unsent"])
+            if not counts["unsent"]:
+                _advance_cursor(plan, state, self.run_id)
+        failed = counts["error"] + counts["rejected"] + counts["send_rejected"] + counts["send_failed"]
+        status = "interrupted" if counts["unsent"] else ("failed" if failed else "ok")
+        sample = [{"key": e.key, "origin": e.origin, "reason": e.reason} for e in errors[:10]]
+        return RunResult(self.run_id, pipeline.name, status, counts, sample)
+
+    def _report_plan(self, plan: Plan) -> list[SpoolRow]:
+        """Record and log the row errors and what the plan holds."""
         errors = list(plan.spool.errors())
-        state.record_row_errors(run_id, pipeline.name, [(e.key, e.origin, e.reason or "") for e in errors])
+        self.state.record_row_errors(
+            self.run_id, self.pipeline.name, [(e.key, e.origin, e.reason or "") for e in errors]
+        )
         for error in errors[:ROW_ERRORS_LOGGED]:
             log.warning("row_error", key=error.key, origin=error.origin, reason=error.reason)
         if len(errors) > ROW_ERRORS_LOGGED:
@@ -206,45 +262,5 @@ async def _run(
                 count=plan.counts["rejected"],
                 hint="use --retry-failed to send them again",
             )
-        log.info(
-            "run_planned", read=plan.read, to_send=plan.to_send, **{k: v for k, v in plan.counts.items()}
-        )
-        if on_planned is not None:
-            on_planned(plan)
-        sent: Counter[str] = Counter()
-        if plan.to_send and not (stop is not None and stop.is_set()):
-            progress = (lambda _row, _outcome: on_sent(1)) if on_sent is not None else None
-            if client is None:
-                async with HGClient(target) as own_client:
-                    sent = await deliver(
-                        plan,
-                        client=own_client,
-                        state=state,
-                        run_id=run_id,
-                        workers=target.concurrency,
-                        stop=stop,
-                        on_outcome=progress,
-                        lock=lock,
-                    )
-            else:
-                sent = await deliver(
-                    plan,
-                    client=client,
-                    state=state,
-                    run_id=run_id,
-                    workers=target.concurrency,
-                    stop=stop,
-                    on_outcome=progress,
-                    lock=lock,
-                )
-        else:
-            sent["unsent"] = plan.to_send
-        counts = summarize(plan, sent)
-        if plan.source is not None:
-            plan.source.finish(plan.spool.batches(), complete=not counts["unsent"])
-        if not counts["unsent"]:
-            _advance_cursor(plan, state, run_id)
-        failed = counts["error"] + counts["rejected"] + counts["send_rejected"] + counts["send_failed"]
-        status = "interrupted" if counts["unsent"] else ("failed" if failed else "ok")
-        sample = [{"key": e.key, "origin": e.origin, "reason": e.reason} for e in errors[:10]]
-        return RunResult(run_id, pipeline.name, status, counts, sample)
+        log.info("run_planned", read=plan.read, to_send=plan.to_send, **dict(plan.counts))
+        return errors

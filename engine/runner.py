@@ -47,9 +47,9 @@ class _Progress:
             self.bar = click.progressbar(length=plan.to_send, label=f"{self.name}: sending", file=stream)
             self.bar.__enter__()
 
-    def sent(self, count: int) -> None:
+    def sent(self, _row: object, _outcome: object) -> None:
         if self.bar is not None:
-            self.bar.update(count)
+            self.bar.update(1)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -71,7 +71,7 @@ async def run_many(
                 wait,
                 retry_failed=retry_failed,
                 on_planned=bar.planned,
-                on_sent=bar.sent,
+                on_outcome=bar.sent,
             )
         except LockedError as exc:
             click.echo(f"{name}: not run: {exc}", err=True)

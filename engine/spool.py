@@ -53,7 +53,10 @@ class Spool:
 
     def __init__(self, folder: Path | None = None):
         self._dir = tempfile.TemporaryDirectory(prefix="hgsync-spool-", dir=folder)
-        self.db = sqlite3.connect(Path(self._dir.name) / "spool.db", isolation_level=None)
+        # planned in a worker thread, sent from the event loop: one user at a time, never both
+        self.db = sqlite3.connect(
+            Path(self._dir.name) / "spool.db", isolation_level=None, check_same_thread=False
+        )
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute(_SCHEMA)
