@@ -356,6 +356,27 @@ def demo(obj: Context, port: int) -> None:
 
 
 @main.command()
+@click.option(
+    "--port", type=int, help="Port of /healthz, /metrics and the status page (overrides config; 0: any)."
+)
+@click.option(
+    "--reload-interval", default=1.0, show_default=True, help="Seconds between checks for edited files."
+)
+@click.pass_obj
+@guarded
+def daemon(obj: Context, port: int | None, reload_interval: float) -> None:
+    """Run every scheduled pipeline on its schedule until SIGTERM, reloading edited files.
+
+    One daemon per state store. SIGTERM or Ctrl-C: requests in flight finish, then exit 0;
+    a second signal stops at once. Status at http://127.0.0.1:8790/ by default.
+    """
+    from engine.scheduler import run_daemon
+
+    obj.project()  # configures logging; the daemon loads the files itself
+    sys.exit(run_daemon(obj.home, http_port=port, reload_interval=reload_interval))
+
+
+@main.command()
 @click.argument("what", type=click.Choice(["pipeline", "config"]))
 def schema(what: str) -> None:
     """Print the JSON Schema of pipeline files or of config/hgsync.yaml, for editors."""
