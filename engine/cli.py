@@ -68,7 +68,7 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except HgsyncError as exc:
             _fail(exc)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, asyncio.CancelledError):
             click.echo("interrupted", err=True)
             sys.exit(130)
 

@@ -1,7 +1,9 @@
 """`hgsync run` for one or more pipelines: one after another, each with a summary.
 
 Waits for a pipeline another process is running when asked to (``--wait``), shows a
-progress bar on a terminal for long runs, and turns the results into one exit code.
+progress bar on a terminal for long runs, and turns the results into one exit code. The
+first Ctrl-C (or SIGTERM) lets requests in flight finish and records them, then stops; a
+second one stops at once.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import Any
 
 import click
 
-from engine.errors import LockedError, SourceError
+from engine import signals
+from engine.errors import Interrupted, LockedError, SourceError
 from engine.loader import Project
 from engine.plan import Plan
 from engine.report import run_text
@@ -60,8 +63,39 @@ async def run_many(
     project: Project, names: list[str], state: StateStore, *, retry_failed: bool, wait: float, progress: bool
 ) -> int:
     """Run ``names`` in order; the exit code is the worst of their outcomes (0, 1 or 3)."""
+    stop = asyncio.Event()
+    main = asyncio.current_task()
+    assert main is not None
+
+    def stop_cleanly(_sig: object) -> None:
+        click.echo("stopping once the requests in flight are answered (again to stop at once)", err=True)
+        stop.set()
+
+    restore = signals.install(stop_cleanly, lambda _sig: main.cancel())
+    try:
+        return await _run_all(
+            project, names, state, stop, retry_failed=retry_failed, wait=wait, progress=progress
+        )
+    finally:
+        restore()
+
+
+async def _run_all(
+    project: Project,
+    names: list[str],
+    state: StateStore,
+    stop: asyncio.Event,
+    *,
+    retry_failed: bool,
+    wait: float,
+    progress: bool,
+) -> int:
     code = 0
     for name in names:
+        if stop.is_set():
+            click.echo(f"{name}: not run: stopped", err=True)
+            code = max(code, 1)
+            continue
         bar = _Progress(name, progress)
         try:
             result = await _run_waiting(
@@ -70,6 +104,7 @@ async def run_many(
                 state,
                 wait,
                 retry_failed=retry_failed,
+                stop=stop,
                 on_planned=bar.planned,
                 on_outcome=bar.sent,
             )
@@ -78,7 +113,7 @@ async def run_many(
             click.echo("  → wait for it to finish, or pass --wait SECONDS", err=True)
             code = max(code, 3)
             continue
-        except SourceError as exc:
+        except (SourceError, Interrupted) as exc:
             click.echo(f"{name}: not run: {exc}", err=True)
             code = max(code, 1)
             continue

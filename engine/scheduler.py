@@ -31,6 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from connectors.hepsiglobal.client import AuthenticationError, HGClient
 from connectors.hepsiglobal.settings import TargetSettings
+from engine import signals
 from engine.daemon_status import DaemonStatus
 from engine.errors import ConfigError, HgsyncError, Interrupted, LockedError
 from engine.live import LiveProject
@@ -99,7 +100,6 @@ class Daemon:
         self.scheduler: AsyncIOScheduler | None = None
         self.state: StateStore | None = None
         self.status: DaemonStatus | None = None
-        self._signals = 0
         self._hard_stop = asyncio.Event()
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -124,7 +124,7 @@ class Daemon:
 
                 server = StatusServer(settings.daemon.http_host, port, self.status.snapshot).start()
                 log.info("status_server_started", url=server.url)
-            self._install_signals()
+            signals.install(self._stop_cleanly, self._stop_now)
             self.scheduler = AsyncIOScheduler(timezone=UTC)
             self.scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
             self.scheduler.start()
@@ -145,28 +145,25 @@ class Daemon:
         log.info("daemon_stopped")
         return 0
 
-    def _install_signals(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_signal, sig)
+    def _stop_cleanly(self, sig: signal.Signals) -> None:
+        log.info("daemon_stopping", signal=sig.name, running=sorted(self.tasks))
+        if self.status is not None:
+            self.status.stopping = True
+        self.stop.set()
 
-    def _on_signal(self, sig: signal.Signals) -> None:
-        self._signals += 1
-        if self._signals == 1:
-            log.info("daemon_stopping", signal=sig.name, running=sorted(self.tasks))
-            if self.status is not None:
-                self.status.stopping = True
-            self.stop.set()
-        else:
-            log.warning("daemon_stopping_now", signal=sig.name, running=sorted(self.tasks))
-            self._hard_stop.set()
-            for task in self.tasks.values():
-                task.cancel()
+    def _stop_now(self, sig: signal.Signals) -> None:
+        log.warning("daemon_stopping_now", signal=sig.name, running=sorted(self.tasks))
+        self._hard_stop.set()
+        for task in self.tasks.values():
+            task.cancel()
 
     async def _shutdown(self, timeout: float) -> None:
-        """Start nothing new; give running runs ``timeout`` seconds to finish their requests."""
+        """Start nothing new; give running runs ``timeout`` seconds to finish their requests.
+
+        The scheduler is only paused here: shutting it down cancels the tasks of running jobs
+        (APScheduler's asyncio executor does), which would cut requests off mid-flight."""
         if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.pause()
         running = set(self.tasks.values())
         if running and not self._hard_stop.is_set():
             loop = asyncio.get_running_loop()
@@ -185,6 +182,8 @@ class Daemon:
             for task in leftover:
                 task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
 
     async def _heartbeat(self) -> None:
         assert self.state is not None
@@ -312,4 +311,7 @@ class Daemon:
 
 
 def run_daemon(home: Path, *, http_port: int | None = None, reload_interval: float = 1.0) -> int:
-    return asyncio.run(Daemon(home, http_port=http_port, reload_interval=reload_interval).run())
+    try:
+        return asyncio.run(Daemon(home, http_port=http_port, reload_interval=reload_interval).run())
+    finally:
+        signals.ignore_from_now()
