@@ -8,7 +8,7 @@ A connector registers itself by name with :func:`register_source`; a pipeline's
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -103,11 +103,19 @@ class SourceConnector(ABC):
         """Yield every row (or, with ``cursor``, those at or past it). Raises SourceError when the
         source cannot be read at all."""
 
-    def finish(self, batches: Mapping[str, Mapping[str, int]], *, complete: bool) -> None:  # noqa: B027
+    def finish(  # noqa: B027
+        self,
+        batches: Mapping[str, Mapping[str, int]],
+        *,
+        complete: bool,
+        errors: Iterable[tuple[str, str, str]] | None = None,
+    ) -> None:
         """Called once the run has recorded every outcome. ``batches`` maps each batch (CSV
         file) to how its rows ended, by verdict or outcome (delivered, unchanged, filtered,
         superseded, error, rejected, failed, new...). ``complete`` is False when the run stopped
-        before sending everything. Sources with batches archive or reject them here."""
+        before sending everything. ``errors`` lists (batch, origin, reason) of every batch row
+        that cannot be delivered (row errors and HG's rejections). Sources with batches
+        archive or reject them here."""
 
     def close(self) -> None:  # noqa: B027
         """Release connections."""
@@ -129,6 +137,7 @@ def register_source(name: str):
 
 def known_sources() -> Mapping[str, type[SourceConnector]]:
     """Every registered source type, built-in ones loaded first."""
+    import connectors.csv_drop  # noqa: F401  (registers itself)
     import connectors.sql  # noqa: F401  (registers itself)
 
     return SOURCES

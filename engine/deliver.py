@@ -90,7 +90,9 @@ async def deliver(
                 origin=row.origin,
                 run_id=run_id,
             )
-            plan.spool.set_outcome(row.seq, outcome.kind)
+            plan.spool.set_outcome(
+                row.seq, outcome.kind, None if outcome.kind == "delivered" else outcome.message
+            )
             counts[outcome.kind] += 1
             if outcome.kind != "delivered":
                 event = "request_rejected" if outcome.kind == "rejected" else "request_failed"

@@ -200,3 +200,37 @@ def create_demo_database(path: Path, *, orders: int = 30, seed: int = 7) -> dict
         return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
     finally:
         db.close()
+
+
+def write_carrier_drop(db_path: Path, folder: Path) -> int:
+    """A carrier's CSV file of items it delivered (those still in transit in the database),
+    dropped in ``folder`` as a carrier would, finished a minute ago. Returns its rows."""
+    import csv
+    import os
+    import shutil
+    import time
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for leftover in [*folder.glob("*.csv"), folder / "archive", folder / "rejected"]:
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        elif leftover.exists():
+            leftover.unlink()
+    db = sqlite3.connect(db_path)
+    try:
+        rows = db.execute(
+            "SELECT o.order_number, i.sku, s.shipped_at FROM order_items i JOIN orders o ON o.id = i.order_id"
+            " JOIN shipments s ON s.id = i.shipment_id WHERE s.status = 'in_transit' ORDER BY i.id"
+        ).fetchall()
+    finally:
+        db.close()
+    path = folder / "deliveries-20261120.csv"
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["order_number", "sku", "delivered_at"])
+        for order_number, sku, shipped_at in rows:
+            delivered = datetime.fromisoformat(shipped_at) + timedelta(days=3, hours=2)
+            writer.writerow([order_number, sku, f"{delivered:%Y-%m-%d %H:%M:%S}"])
+    finished = time.time() - 60
+    os.utime(path, (finished, finished))
+    return len(rows)

@@ -238,7 +238,12 @@ class _RunContext:
             else:
                 sent["unsent"] = plan.to_send
             counts = summarize(plan, sent)
-            await asyncio.to_thread(source.finish, spool.batches(), complete=not counts["unsent"])
+            await asyncio.to_thread(
+                source.finish,
+                spool.batches(),
+                complete=not counts["unsent"],
+                errors=list(spool.undeliverable()),
+            )
             if not counts["unsent"]:
                 _advance_cursor(plan, state, self.run_id)
         failed = counts["error"] + counts["rejected"] + counts["send_rejected"] + counts["send_failed"]

@@ -155,8 +155,19 @@ class Spool:
     def errors(self) -> Iterator[SpoolRow]:
         yield from self._rows("verdict = 'error'")
 
-    def set_outcome(self, seq: int, outcome: str) -> None:
-        self.db.execute("UPDATE rows SET outcome = ? WHERE seq = ?", (outcome, seq))
+    def set_outcome(self, seq: int, outcome: str, reason: str | None = None) -> None:
+        self.db.execute(
+            "UPDATE rows SET outcome = ?, reason = COALESCE(?, reason) WHERE seq = ?", (outcome, reason, seq)
+        )
+
+    def undeliverable(self) -> Iterator[tuple[str, str, str]]:
+        """(batch, origin, reason) of batch rows that cannot be delivered: row errors, and
+        requests HG rejected in this run or before."""
+        query = (
+            "SELECT batch, origin, COALESCE(reason, '') FROM rows WHERE batch IS NOT NULL"
+            " AND COALESCE(outcome, verdict) IN ('error', 'rejected') ORDER BY seq"
+        )
+        yield from self.db.execute(query)
 
     def unfinished_cursors(self) -> Iterator[str]:
         """Cursor values of rows whose request failed for a reason worth retrying, or was not sent."""
