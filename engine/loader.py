@@ -10,6 +10,7 @@ columns, which may open a database.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,16 @@ from pydantic import BaseModel, ValidationError
 from connectors.base import SourceConnector, SourceContext, known_sources
 from connectors.hepsiglobal.catalog import CATALOG, Operation
 from engine.errors import ConfigError, Problem, SourceError
+from engine.filters import FILTERS
 from engine.pipeline_model import PipelineSpec
 from engine.problems import suggest, validation_problems
-from engine.render import ROW, Leaf, Structure, columns_used, compile_leaf, each_problems, walk
+from engine.render import ENV, ROW, Leaf, Structure, columns_used, compile_leaf, each_problems, walk
 from engine.settings import Settings
 from engine.yamldoc import Loc, YamlDoc, format_loc, load_yaml
 
 CONFIG_FILE = Path("config") / "hgsync.yaml"
 PIPELINES_DIR = Path("pipelines")
+_NO_FILTER = re.compile(r"^No filter named '([^']*)'")  # jinja's message for a misspelt filter
 
 
 @dataclass
@@ -115,16 +118,29 @@ def load_settings(home: Path) -> tuple[Settings | None, YamlDoc]:
         )
         return None, doc
     doc = load_yaml(path, display=display)
-    if doc.problems:
+    if doc.data is None and doc.problems:  # not YAML at all: nothing more to check
         return None, doc
     if not isinstance(doc.data, dict):
         doc.problems.append(doc.problem((), "the settings file must be a mapping of keys to values"))
         return None, doc
     try:
-        return Settings.model_validate(doc.data), doc
+        settings = Settings.model_validate(doc.data)
     except ValidationError as exc:
-        doc.problems.extend(validation_problems(doc, exc, Settings))
+        doc.problems.extend(_without_unset(doc, validation_problems(doc, exc, Settings)))
         return None, doc
+    for name, target in settings.targets.items():
+        for operation in target.operations:
+            if operation not in CATALOG or not CATALOG[operation].pipeline:
+                usable = [n for n, op in CATALOG.items() if op.pipeline]
+                doc.problems.append(
+                    doc.problem(
+                        ("targets", name, "operations", operation),
+                        f"no operation {operation!r} to correct (operations: {', '.join(usable)})"
+                        f"{suggest(operation, usable)}",
+                        key=True,
+                    )
+                )
+    return (None if doc.problems else settings), doc
 
 
 def _compile(
@@ -139,17 +155,21 @@ def _compile(
     try:
         leaf = compile_leaf(value, expression=expression)
     except TemplateSyntaxError as exc:
-        line, col = doc.where(loc)
         offset = (exc.lineno or 1) - 1
-        problems.append(
-            Problem(
-                doc.file,
-                line + offset,
-                col if not offset else 1,
-                format_loc(loc),
-                f"template syntax: {exc.message}",
+        if loc in doc.blocks:  # a literal block: its lines are the template's lines
+            line, col = doc.blocks[loc]
+            line += offset
+        else:
+            line, col = doc.where(loc)
+            line, col = (line + offset, 1) if offset else (line, col)
+        message = exc.message or "invalid template"
+        unknown_filter = _NO_FILTER.match(message)
+        if unknown_filter:
+            message = (
+                f"{message.rstrip('.')} (hgsync's filters: {', '.join(sorted(FILTERS))}; Jinja's built-in "
+                f"ones work too){suggest(unknown_filter.group(1), ENV.filters)}"
             )
-        )
+        problems.append(Problem(doc.file, line, col, format_loc(loc), f"template syntax: {message}"))
         return None
     if leaf.ast is not None:
         _, names = columns_used(leaf.ast)
@@ -172,36 +192,51 @@ def _compile_structure(doc: YamlDoc, prefix: Loc, value: Any, problems: list[Pro
 
 
 def load_pipeline(path: Path, settings: Settings | None, home: Path) -> tuple[Pipeline | None, list[Problem]]:
-    """Check and compile one pipeline file; (None, problems) when it has errors."""
+    """Check and compile one pipeline file; (None, problems) when it has errors.
+
+    Every problem is reported at once: a block that does not fit the model does not stop the
+    checks of the blocks that do.
+    """
     display = _relative(path, home)
     doc = load_yaml(path, display=display)
     problems = list(doc.problems)
-    if problems:
+    if doc.data is None and problems:  # not YAML at all: nothing more to check
         return None, problems
     if not isinstance(doc.data, dict):
         return None, [
-            doc.problem((), "a pipeline file must be a mapping (source:, key:, operation:, request: ...)")
+            *problems,
+            doc.problem((), "a pipeline file must be a mapping (source:, key:, operation:, request: ...)"),
         ]
+    broken: set[str] = set()
     try:
         spec = PipelineSpec.model_validate(doc.data)
     except ValidationError as exc:
-        return None, validation_problems(doc, exc, PipelineSpec)
+        problems.extend(validation_problems(doc, exc, PipelineSpec))
+        broken = {str(error["loc"][0]) if error["loc"] else "" for error in exc.errors()}
+        salvaged = _salvage(doc.data, broken)
+        if salvaged is None:
+            return None, _without_unset(doc, problems)
+        spec = salvaged
 
-    source = _check_source(doc, spec, settings, home, problems)
-    target = _check_target(doc, spec, settings, problems)
-    operation = _check_operation(doc, spec, settings, target, problems)
+    source = _check_source(doc, spec, settings, home, path.stem, problems) if "source" not in broken else None
+    target = _check_target(doc, spec, settings, problems) if "target" not in broken else None
+    operation = None
+    if "operation" not in broken:
+        operation = _check_operation(doc, spec, settings, target, problems)
 
-    key = _compile(doc, ("key",), spec.key, problems)
+    key = _compile(doc, ("key",), spec.key, problems) if "key" not in broken else None
     if key is not None and key.kind == "literal":
         problems.append(doc.problem(("key",), "the key must use the row, e.g. '{{ row.item_number }}'"))
     when = _compile(doc, ("when",), spec.when, problems, expression=True) if spec.when is not None else None
-    path_structure = _compile_structure(doc, ("request", "path"), spec.request.path, problems)
-    body = None
-    if spec.request.body is not None:
-        body = _compile_structure(doc, ("request", "body"), spec.request.body, problems)
-    if operation is not None:
-        _check_request_shape(doc, spec, operation, problems)
+    path_structure = body = None
+    if "request" not in broken:
+        path_structure = _compile_structure(doc, ("request", "path"), spec.request.path, problems)
+        if spec.request.body is not None:
+            body = _compile_structure(doc, ("request", "body"), spec.request.body, problems)
+        if operation is not None:
+            _check_request_shape(doc, spec, operation, problems)
 
+    problems = _without_unset(doc, problems)
     if (
         problems
         or source is None
@@ -228,15 +263,40 @@ def load_pipeline(path: Path, settings: Settings | None, home: Path) -> tuple[Pi
         body=body,
         digest=digest,
     )
-    if settings is not None:
-        connector = pipeline.make_source(settings, home)
-        for loc, message in connector.check():
-            problems.append(doc.problem(("source", source_type, *loc), message))
-    return (None if problems else pipeline), problems
+    return pipeline, problems
+
+
+# stand-ins for required fields that did not validate, so the other fields can be checked;
+# no check reads a field that is broken
+_PLACEHOLDERS: dict[str, Any] = {"source": {}, "key": "", "operation": ""}
+
+
+def _salvage(data: dict[str, Any], broken: set[str]) -> PipelineSpec | None:
+    """The pipeline without its broken top-level fields (``broken``), or None."""
+    if "" in broken:
+        return None
+    kept = {name: value for name, value in data.items() if name not in broken}
+    kept.update({name: value for name, value in _PLACEHOLDERS.items() if name in broken})
+    try:
+        return PipelineSpec.model_validate(kept)
+    except ValidationError:
+        return None
+
+
+def _without_unset(doc: YamlDoc, problems: list[Problem]) -> list[Problem]:
+    """``problems`` less those about a value left empty by an unset environment variable
+    (the unset variable is already reported there)."""
+    unset = {format_loc(loc) for loc in doc.unset}
+    return [p for p in problems if p in doc.problems or p.path not in unset]
 
 
 def _check_source(
-    doc: YamlDoc, spec: PipelineSpec, settings: Settings | None, home: Path, problems: list[Problem]
+    doc: YamlDoc,
+    spec: PipelineSpec,
+    settings: Settings | None,
+    home: Path,
+    name: str,
+    problems: list[Problem],
 ) -> tuple[str, BaseModel] | None:
     sources = known_sources()
     names = ", ".join(sorted(sources))
@@ -259,10 +319,20 @@ def _check_source(
         return None
     model = sources[kind].Config
     try:
-        return kind, model.model_validate(block if block is not None else {})
+        config = model.model_validate(block if block is not None else {})
     except ValidationError as exc:
         problems.extend(validation_problems(doc, exc, model, prefix=("source", kind)))
         return None
+    if settings is not None:
+        context = SourceContext(home=home, connections=settings.connections, pipeline=name)
+        found = [
+            doc.problem(("source", kind, *loc), message)
+            for loc, message in sources[kind](config, context).check()
+        ]
+        problems.extend(found)
+        if found:
+            return None
+    return kind, config
 
 
 def _check_target(

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 _EVERY = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# what YAML may hold; validation turns it into seconds
+_EVERY_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^\s*\d+\s*[smhd]\s*$"},
+        {"type": "integer", "minimum": 1},
+        {"type": "null"},
+    ]
+}
+
+
+def _schedule_schema(schema: dict[str, Any]) -> None:
+    """A schedule may also be written as its cron expression alone."""
+    schema["anyOf"].insert(0, {"type": "string", "description": "a cron expression, e.g. '*/5 * * * *'"})
 
 
 def parse_every(value: str | int) -> int:
@@ -32,7 +45,9 @@ class Schedule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cron: str | None = Field(None, description="five-field cron expression, e.g. '*/5 * * * *'")
-    every: int | None = Field(None, description="a fixed interval: 30s, 5m, 1h or 1d")
+    every: Annotated[int | None, WithJsonSchema(_EVERY_SCHEMA)] = Field(
+        None, description="a fixed interval: 30s, 5m, 1h or 1d (or a number of seconds)"
+    )
     timezone: str = Field("UTC", description="the time zone of the cron expression, e.g. Europe/Istanbul")
 
     @model_validator(mode="before")
@@ -105,7 +120,12 @@ class PipelineSpec(BaseModel):
 
     description: str = Field("", description="what the pipeline is for, for people")
     enabled: bool = Field(True, description="false: the daemon does not schedule it")
-    schedule: Schedule | None = Field(None, description="when the daemon runs it; absent: by hand only")
+    schedule: Schedule | None = Field(
+        None,
+        description="when the daemon runs it: a cron expression, {cron: ..., timezone: ...} or "
+        "{every: 5m}; absent: by hand only",
+        json_schema_extra=_schedule_schema,
+    )
     source: dict[str, Any] = Field(
         description="where rows come from: one of the source types, e.g. {sql: {...}}"
     )

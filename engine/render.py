@@ -85,7 +85,7 @@ def json_value(value: Any, where: str = "") -> Any:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise RenderError(f"{where or 'value'} is not a finite number")
-        return int(value) if value.as_tuple().exponent >= 0 else float(value)  # type: ignore[operator]
+        return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, dict):

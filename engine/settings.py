@@ -8,11 +8,11 @@ names the known ones; the field descriptions are the reference documentation
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from connectors.hepsiglobal.settings import TargetSettings
 
@@ -21,12 +21,22 @@ DEFAULT_STATE = "sqlite:///.hgsync/state.db"
 
 def check_db_url(value: str) -> str:
     try:
-        make_url(value)
+        url = make_url(value)
     except ArgumentError as exc:
         raise ValueError(
             f"not a database URL like sqlite:///file.db or postgresql+psycopg://host/db ({exc})"
         ) from None
+    try:
+        url.get_dialect()  # the database kind; its driver is imported only when connecting
+    except NoSuchModuleError:
+        raise ValueError(
+            f"unknown database kind {url.drivername!r} in {url.render_as_string()!r}; use e.g. "
+            "sqlite:///file.db, postgresql+psycopg://host/db or mysql+pymysql://host/db"
+        ) from None
     return value
+
+
+DatabaseUrl = Annotated[str, AfterValidator(check_db_url)]
 
 
 def resolve_url(url: str, home: Path) -> str:
@@ -73,7 +83,7 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    connections: dict[str, str] = Field(
+    connections: dict[str, DatabaseUrl] = Field(
         default_factory=dict,
         description="named databases as SQLAlchemy URLs, e.g. sqlite:///demo/marketplace.db or "
         "postgresql+psycopg://user@host/db; relative SQLite paths are relative to the project folder",
@@ -87,13 +97,6 @@ class Settings(BaseModel):
     )
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="log output")
     daemon: DaemonSettings = Field(default_factory=DaemonSettings, description="the scheduled daemon")
-
-    @field_validator("connections")
-    @classmethod
-    def _urls(cls, value: dict[str, str]) -> dict[str, str]:
-        for url in value.values():
-            check_db_url(url)
-        return value
 
     @field_validator("state")
     @classmethod
