@@ -35,7 +35,8 @@ def classify(
       which sends each key once), else ``changed``;
     - failed after every retry, or left ``sending`` by a run that stopped: ``retry``;
     - rejected by HG: ``changed`` once the request differs from the rejected one, ``retry``
-      with ``--retry-failed``, otherwise ``rejected`` (not sent again).
+      with ``--retry-failed``, otherwise ``rejected`` (not sent again); and ``unchanged``
+      when the row went back to the request HG already accepted before the rejected change.
     """
     if state is None:
         return "new"
@@ -46,6 +47,8 @@ def classify(
         return "unchanged" if state.fingerprint == new_fingerprint else "changed"
     if state.status in ("failed", "sending"):
         return "retry"
+    if delivered_before and new_fingerprint == state.fingerprint:
+        return "unchanged"  # HG refused the change, so it still has this very request
     if new_fingerprint != state.attempted_fingerprint:
         return "changed"
     return "retry" if retry_failed else "rejected"

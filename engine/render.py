@@ -60,8 +60,16 @@ class _Environment(SandboxedEnvironment):
         return super().getattr(obj, attribute)
 
 
+def _no_null(value: Any) -> Any:
+    """Text templates refuse a NULL: ``"{{ row.order_number }}_{{ row.sku }}"`` with no sku would
+    otherwise become ``1001_None``, a wrong key or item number that looks plausible."""
+    if value is None:
+        raise RenderError("a value in this text is NULL; write `{{ row.x or '' }}` if empty text is right")
+    return value
+
+
 def make_environment() -> SandboxedEnvironment:
-    env = _Environment(undefined=_Undefined, autoescape=False, keep_trailing_newline=False)
+    env = _Environment(undefined=_Undefined, autoescape=False, keep_trailing_newline=False, finalize=_no_null)
     env.filters.update(FILTERS)
     return env
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, WithJsonSchema, field_validator
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 _PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
@@ -66,9 +66,18 @@ class TargetSettings(BaseModel):
     client_id: str = Field(description="OAuth client id; use ${env:HG_CLIENT_ID}")
     client_secret: SecretStr = Field(description="OAuth client secret; use ${env:HG_CLIENT_SECRET}")
     token_path: str = Field("/v1/auth/token", description="where tokens are issued")
-    rate_limit: float | None = Field(
-        20.0, description="requests a second at most, as '20/s', '600/m' or '1000/h'; null: no limit"
-    )
+    rate_limit: Annotated[
+        float | None,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string"},
+                    {"type": "number", "exclusiveMinimum": 0},
+                    {"type": "null"},
+                ]
+            }
+        ),
+    ] = Field(20.0, description="requests a second at most, as '20/s', '600/m' or '1000/h'; null: no limit")
     concurrency: int = Field(8, ge=1, le=256, description="requests in flight at once")
     timeout: float = Field(30.0, gt=0, description="seconds to wait for one response")
     max_attempts: int = Field(
