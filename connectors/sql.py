@@ -1,19 +1,27 @@
 """Database sources: a table or a query, read through SQLAlchemy with a server-side cursor.
 
-Rows stream in chunks (``stream_results`` + ``yield_per``), so memory stays flat however
-large the table. Each row's origin names the table and its primary key, ``order_items(id=5)``,
-or, for a query, the connection and row number, ``marketplace query row 17``.
+SQLite, PostgreSQL (``postgresql+psycopg://``, the ``postgres`` extra) and MariaDB or MySQL
+(``mysql+pymysql://``, the ``mysql`` extra). Rows stream in chunks (``stream_results`` +
+``yield_per``: a named server-side cursor on psycopg, an unbuffered ``SSCursor`` on PyMySQL),
+so memory stays flat however large the table. Each row's origin names the table and its
+primary key, ``order_items(id=5)``, or, for a query, the connection and row number,
+``marketplace query row 17``.
+
+Values come as the driver gives them (int, str, Decimal, date, datetime...), with three
+corrections so that the same data gives the same requests on every database: a PostgreSQL
+``timestamptz`` is an aware datetime in UTC (not in the session's time zone), a MariaDB
+``BOOLEAN`` (``TINYINT(1)``, ``BIT(1)``) is a bool, and a MariaDB ``TIME`` is a time of day.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date, datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
 from connectors.base import (
     CursorRead,
@@ -56,7 +64,11 @@ class SqlSourceConfig(BaseModel):
 
     connection: str = Field(description="the name of a database under `connections:` in config/hgsync.yaml")
     table: str | None = Field(None, description="read this whole table (give table or query)")
-    schema_: str | None = Field(None, alias="schema", description="the table's schema, when not the default")
+    schema_: str | None = Field(
+        None,
+        alias="schema",
+        description="the table's schema (on MariaDB: its database), when not the default",
+    )
     query: str | None = Field(None, description="read the rows of this SELECT (give table or query)")
     chunk_size: int = Field(1000, ge=1, le=100_000, description="rows fetched from the server at a time")
     cursor: CursorConfig | None = Field(
@@ -77,6 +89,51 @@ def _at_or_after(conn: sa.Connection, column: Any, since: Any) -> Any:
     if conn.dialect.name == "sqlite" and isinstance(since, datetime | date):
         return sa.func.julianday(column) >= sa.func.julianday(since.isoformat(sep=" "))
     return column >= since
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _flag(value: Any) -> Any:
+    """MariaDB's BOOLEAN is TINYINT(1) and often BIT(1): 0 and 1 become False and True."""
+    if isinstance(value, bytes):
+        value = int.from_bytes(value, "big")
+    return bool(value) if value in (0, 1) else value
+
+
+def _time_of_day(value: Any) -> Any:
+    """PyMySQL reads TIME as a timedelta (TIME also holds durations up to 838 hours)."""
+    if isinstance(value, timedelta) and timedelta(0) <= value < timedelta(days=1):
+        return (datetime.min + value).time()
+    return value
+
+
+_PG_TIMESTAMPTZ = 1184  # type OIDs, as psycopg describes result columns
+_MY_TINY, _MY_TIME, _MY_BIT = 1, 11, 16  # pymysql.constants.FIELD_TYPE
+
+
+def value_fixes(dialect: str, description: Sequence[Any] | None) -> list[tuple[int, Callable[[Any], Any]]]:
+    """(column position, conversion) for the result columns whose driver values need one;
+    decided once per query from the cursor's description, so other columns cost nothing."""
+    fixes: list[tuple[int, Callable[[Any], Any]]] = []
+    for position, column in enumerate(description or ()):
+        type_code = column[1]
+        if dialect == "postgresql" and type_code == _PG_TIMESTAMPTZ:
+            fixes.append((position, _utc))
+        elif dialect in ("mysql", "mariadb"):
+            size = column[3]
+            if type_code in (_MY_TINY, _MY_BIT) and size == 1:
+                fixes.append((position, _flag))
+            elif type_code == _MY_TIME:
+                fixes.append((position, _time_of_day))
+    return fixes
+
+
+def _query_text(query: str) -> str:
+    """The query without the trailing semicolon people paste with it (it breaks the subqueries
+    wrapped around it, and a server-side cursor's DECLARE)."""
+    return query.strip().rstrip(";").rstrip()
 
 
 def describe_db_error(exc: SQLAlchemyError) -> str:
@@ -124,14 +181,15 @@ class SqlSource(SourceConnector):
     def _statement(self, conn: sa.Connection, cursor: CursorRead | None) -> tuple[Any, list[str]]:
         """The statement to run and the columns that identify a row in its origin."""
         if self.config.query is not None:
+            text = sa.text(_query_text(self.config.query))
             if cursor is None:
-                return sa.text(self.config.query), []
-            query = sa.text(self.config.query).columns(sa.column(cursor.column)).subquery("q")
+                return text, []
+            query = text.columns(sa.column(cursor.column)).subquery("q")
             select = sa.select(sa.text("q.*")).select_from(query)
             column: Any = query.c[cursor.column]
             keys: list[str] = []
         else:
-            table = sa.Table(self.config.table, sa.MetaData(), schema=self.config.schema_, autoload_with=conn)
+            table = self._reflect(conn)
             keys = [c.name for c in table.primary_key.columns]
             select = sa.select(table)
             if cursor is None:
@@ -143,6 +201,16 @@ class SqlSource(SourceConnector):
             select = select.where(_at_or_after(conn, column, cursor.since))
         return select.order_by(column), keys
 
+    def _reflect(self, conn: sa.Connection) -> sa.Table:
+        try:
+            return sa.Table(self.config.table, sa.MetaData(), schema=self.config.schema_, autoload_with=conn)
+        except NoSuchTableError:
+            raise SourceError(self._no_table()) from None
+
+    def _no_table(self) -> str:
+        where = f" in schema {self.config.schema_!r}" if self.config.schema_ else ""
+        return f"no table {self.config.table!r}{where} in connection {self.config.connection!r}"
+
     def _label(self) -> str:
         if self.config.table is not None:
             return f"{self.config.schema_}.{self.config.table}" if self.config.schema_ else self.config.table
@@ -152,12 +220,15 @@ class SqlSource(SourceConnector):
         try:
             with self.engine.connect() as conn:
                 if self.config.query is not None:
-                    result = conn.execute(sa.text(f"SELECT * FROM ({self.config.query}) AS q WHERE 1 = 0"))
+                    query = _query_text(self.config.query)
+                    result = conn.execute(sa.text(f"SELECT * FROM ({query}) AS q WHERE 1 = 0"))
                     return list(result.keys())
                 inspector = sa.inspect(conn)
                 return [
                     c["name"] for c in inspector.get_columns(self.config.table, schema=self.config.schema_)
                 ]
+        except NoSuchTableError:
+            raise SourceError(self._no_table()) from None
         except SQLAlchemyError as exc:
             raise SourceError(f"{self._label()}: {describe_db_error(exc)}") from None
 
@@ -167,13 +238,22 @@ class SqlSource(SourceConnector):
             with self.engine.connect() as conn:
                 statement, keys = self._statement(conn, cursor)
                 streaming = conn.execution_options(stream_results=True, yield_per=self.config.chunk_size)
-                for number, record in enumerate(streaming.execute(statement), start=1):
-                    values = dict(record._mapping)
-                    if keys:
-                        ident = ", ".join(f"{k}={values[k]!r}" for k in keys)
-                        yield Row(values, Origin(f"{label}({ident})"))
-                    else:
-                        yield Row(values, Origin(f"{label} row {number}"))
+                with streaming.execute(statement) as result:
+                    names = list(result.keys())
+                    fixes = [
+                        (names[position], fix)
+                        for position, fix in value_fixes(conn.dialect.name, result.cursor.description)
+                    ]
+                    for number, record in enumerate(result, start=1):
+                        values = dict(zip(names, record, strict=True))
+                        for name, fix in fixes:
+                            if values[name] is not None:
+                                values[name] = fix(values[name])
+                        if keys:
+                            ident = ", ".join(f"{k}={values[k]!r}" for k in keys)
+                            yield Row(values, Origin(f"{label}({ident})"))
+                        else:
+                            yield Row(values, Origin(f"{label} row {number}"))
         except SQLAlchemyError as exc:
             raise SourceError(f"{label}: {describe_db_error(exc)}") from None
 

@@ -176,7 +176,11 @@ class StateStore:
             raise StateError(f"cannot open the state store: {redact_text(str(exc))}") from None
         if self.backend == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._create()
+        try:
+            self._create()
+        except StateError:
+            self.engine.dispose()  # or its pooled connection is left open
+            raise
 
     def _create(self) -> None:
         try:
