@@ -45,7 +45,7 @@ from connectors import csv_archive
 from connectors.base import CursorRead, Origin, Row, SourceConnector, SourceContext, register_source
 from connectors.csv_archive import DropFile
 from connectors.csv_parse import ColumnType, check_encoding, convert, header_problem, records
-from engine.errors import SourceError
+from engine.errors import SourceConfigError, SourceError
 from engine.logging import get_logger
 
 log = get_logger("hgsync.csv")
@@ -203,7 +203,7 @@ class CsvDropSource(SourceConnector):
             with os.scandir(self.folder) as listing:
                 entries = list(listing)
         except FileNotFoundError:
-            raise SourceError(f"the drop folder {str(self.folder)!r} does not exist") from None
+            raise SourceConfigError(f"the drop folder {str(self.folder)!r} does not exist") from None
         except OSError as exc:
             raise SourceError(f"the drop folder {str(self.folder)!r}: {exc.strerror or exc}") from None
         pattern, now, found = self.config.pattern.lower(), time.time(), []

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
 from connectors.base import (
@@ -33,7 +35,7 @@ from connectors.base import (
     register_source,
 )
 from engine.cursor import parse_lookback
-from engine.errors import SourceError
+from engine.errors import SourceConfigError, SourceError
 from engine.logging import redact_text
 from engine.settings import resolve_url
 
@@ -136,6 +138,19 @@ def _query_text(query: str) -> str:
     return query.strip().rstrip(";").rstrip()
 
 
+def _refuse_missing_sqlite_file(url: str, connection: str) -> None:
+    """SQLite would quietly create an empty database where a marketplace's file is missing."""
+    parsed = make_url(url)
+    database = parsed.database
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and database
+        and database != ":memory:"
+        and not database.startswith("file:")
+    ) and not Path(database).exists():
+        raise SourceError(f"connection {connection!r}: the database file {database} does not exist")
+
+
 def describe_db_error(exc: SQLAlchemyError) -> str:
     """A database error in one line, without SQLAlchemy's background link or any password."""
     orig = getattr(exc, "orig", None)
@@ -172,6 +187,7 @@ class SqlSource(SourceConnector):
                 url = resolve_url(self.context.connections[self.config.connection], self.context.home)
             except KeyError:
                 raise SourceError(f"no connection named {self.config.connection!r} in config") from None
+            _refuse_missing_sqlite_file(url, self.config.connection)
             try:
                 self._engine = sa.create_engine(url, pool_pre_ping=True)
             except (SQLAlchemyError, ImportError) as exc:
@@ -195,7 +211,7 @@ class SqlSource(SourceConnector):
             if cursor is None:
                 return select.order_by(*[table.c[k] for k in keys]), keys
             if cursor.column not in table.c:
-                raise SourceError(f"{self._label()} has no column {cursor.column!r} to use as cursor")
+                raise SourceConfigError(f"{self._label()} has no column {cursor.column!r} to use as cursor")
             column = table.c[cursor.column]
         if cursor.since is not None:
             select = select.where(_at_or_after(conn, column, cursor.since))
@@ -205,7 +221,7 @@ class SqlSource(SourceConnector):
         try:
             return sa.Table(self.config.table, sa.MetaData(), schema=self.config.schema_, autoload_with=conn)
         except NoSuchTableError:
-            raise SourceError(self._no_table()) from None
+            raise SourceConfigError(self._no_table()) from None
 
     def _no_table(self) -> str:
         where = f" in schema {self.config.schema_!r}" if self.config.schema_ else ""
@@ -228,7 +244,7 @@ class SqlSource(SourceConnector):
                     c["name"] for c in inspector.get_columns(self.config.table, schema=self.config.schema_)
                 ]
         except NoSuchTableError:
-            raise SourceError(self._no_table()) from None
+            raise SourceConfigError(self._no_table()) from None
         except SQLAlchemyError as exc:
             raise SourceError(f"{self._label()}: {describe_db_error(exc)}") from None
 

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import click
 
 from engine import logging as hglog
-from engine.errors import ConfigError, HgsyncError, LockedError
+from engine.errors import ConfigError, HgsyncError, LockedError, SourceConfigError
 from engine.loader import Project, load_project
 from engine.settings import resolve_url
 from engine.state import StateStore
@@ -34,7 +34,7 @@ def _fail(exc: HgsyncError) -> NoReturn:
     click.echo(f"error: {exc}", err=True)
     if exc.remedy:
         click.echo(f"  → {exc.remedy}", err=True)
-    if isinstance(exc, ConfigError | AuthenticationError):
+    if isinstance(exc, ConfigError | AuthenticationError | SourceConfigError):
         sys.exit(EXIT_CONFIG)
     sys.exit(EXIT_LOCKED if isinstance(exc, LockedError) else EXIT_ROWS_FAILED)
 

@@ -2,8 +2,10 @@
 
     HgsyncError
     ├── ConfigError        a config or pipeline file is wrong: stop before any I/O (exit 2)
-    ├── SourceError        a source cannot be read at all (database down, folder missing):
-    │                      the run stops, nothing is sent, the next run tries again
+    ├── SourceError        a source cannot be read at all (database down): the run stops,
+    │   │                  nothing is sent, the next run tries again
+    │   └── SourceConfigError  the source block names what does not exist (a table, a column,
+    │                      a folder): a config error, reported by `validate` too
     ├── StateError         the state store cannot be used: stop, nothing is sent
     ├── RowError           one row cannot become a request: record it and go on
     ├── LockedError        another process runs this pipeline or holds the state store
@@ -58,6 +60,12 @@ class SourceError(HgsyncError):
     """The source cannot be read at all; the run stops before sending anything."""
 
     remedy = "check that the source is reachable, then run again"
+
+
+class SourceConfigError(SourceError):
+    """The source's settings name a table, column or folder that does not exist."""
+
+    remedy = "fix the pipeline's source block, then check it with `hgsync validate`"
 
 
 class StateError(HgsyncError):

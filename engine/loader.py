@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from connectors.base import SourceConnector, SourceContext, known_sources
 from connectors.hepsiglobal.catalog import CATALOG, Operation
-from engine.errors import ConfigError, Problem, SourceError
+from engine.errors import ConfigError, Problem, SourceConfigError, SourceError
 from engine.filters import FILTERS
 from engine.pipeline_model import PipelineSpec
 from engine.problems import suggest, validation_problems
@@ -434,10 +434,13 @@ def check_columns(pipeline: Pipeline, columns: list[str]) -> list[Problem]:
 def source_columns(
     pipeline: Pipeline, settings: Settings, home: Path
 ) -> tuple[list[str] | None, list[Problem]]:
-    """Ask the source for its columns; a source that cannot be inspected is a warning, not an error."""
+    """Ask the source for its columns. A source that names a table or folder that does not exist
+    is an error; one that cannot be reached now (a database down) is a warning."""
     source = pipeline.make_source(settings, home)
     try:
         return source.columns(), []
+    except SourceConfigError as exc:
+        return None, [pipeline.doc.problem(("source", pipeline.source_type), str(exc))]
     except SourceError as exc:
         where = ("source", pipeline.source_type)
         return None, [pipeline.doc.problem(where, f"columns not checked: {exc}", severity="warning")]

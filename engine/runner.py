@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from engine import signals
-from engine.errors import Interrupted, LockedError, SourceError
+from engine.errors import Interrupted, LockedError, SourceConfigError, SourceError
 from engine.loader import Project
 from engine.plan import Plan
 from engine.report import run_text
@@ -112,6 +112,11 @@ async def _run_all(
             click.echo(f"{name}: not run: {exc}", err=True)
             click.echo("  → wait for it to finish, or pass --wait SECONDS", err=True)
             code = max(code, 3)
+            continue
+        except SourceConfigError as exc:
+            click.echo(f"{name}: not run: {exc}", err=True)
+            click.echo(f"  → {exc.remedy}", err=True)
+            code = max(code, 2)
             continue
         except (SourceError, Interrupted) as exc:
             click.echo(f"{name}: not run: {exc}", err=True)

@@ -42,7 +42,7 @@ deliveries = sa.Table(
     "hgsync_deliveries",
     metadata,
     sa.Column("pipeline", sa.String(200), primary_key=True),
-    sa.Column("key", sa.String(500), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
     sa.Column("status", sa.String(16), nullable=False),  # delivered | rejected | failed | sending
     sa.Column("fingerprint", sa.String(64)),  # of the last delivered request
     sa.Column("request", sa.Text),  # the last delivered request, JSON
@@ -75,7 +75,7 @@ row_errors = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(40), nullable=False, index=True),
     sa.Column("pipeline", sa.String(200), nullable=False),
-    sa.Column("key", sa.String(500)),
+    sa.Column("key", sa.Text),
     sa.Column("origin", sa.Text, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("at", _ts, nullable=False),
@@ -93,7 +93,7 @@ files = sa.Table(
     "hgsync_files",
     metadata,
     sa.Column("pipeline", sa.String(200), primary_key=True),
-    sa.Column("name", sa.String(500), primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
     sa.Column("sha256", sa.String(64), primary_key=True),
     sa.Column("status", sa.String(16), nullable=False),  # archived | rejected
     sa.Column("rows", sa.Integer, nullable=False, default=0),

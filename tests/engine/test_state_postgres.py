@@ -218,11 +218,6 @@ def test_long_keys_and_origins_fit(store):
     assert store.lookup("p", [key])[key].status == "delivered"
 
 
-@pytest.mark.xfail(
-    reason="engine bug: hgsync_deliveries.key is VARCHAR(500); on PostgreSQL a longer key raises "
-    "StateError in mark_sending and stops the whole run (SQLite ignores the length)",
-    raises=StateError,
-)
 def test_a_key_longer_than_500_characters(store):
     key = "k" * 501
     store.mark_sending("p", key, "fp1", "cancels(id=1)", "run-1")
