@@ -129,4 +129,3 @@ def cancels(project: ProjectDir):
         return project
 
     return make
-

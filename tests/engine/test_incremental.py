@@ -80,7 +80,9 @@ def test_lookback_catches_rows_committed_late_with_an_older_cursor(project, sand
 def test_query_sources_read_incrementally_too(project, sandbox):
     _setup(project)
     text = (project.home / "pipelines" / "incr.yaml").read_text()
-    project.pipeline("incr", text.replace("    table: cancels", "    query: SELECT * FROM cancels WHERE reason <> 'x'"))
+    project.pipeline(
+        "incr", text.replace("    table: cancels", "    query: SELECT * FROM cancels WHERE reason <> 'x'")
+    )
     assert "read 10" in project.cli("run", "incr").stdout
     project.sql("INSERT INTO cancels VALUES (11, '5000', 'SKU11', 'customer_demand', '2026-11-01 10:00:10')")
     result = project.cli("run", "incr")

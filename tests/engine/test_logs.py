@@ -18,7 +18,10 @@ def _run(project, *args: str, secret: str = SECRET) -> subprocess.CompletedProce
     env = {**os.environ, "TEST_HG_SECRET": secret}
     return subprocess.run(
         [HGSYNC, "--home", str(project.home), "--log-level", "debug", *args],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
@@ -60,8 +63,18 @@ def test_secrets_and_tokens_never_appear_in_output_state_or_errors(cancels, sand
     plan = _run(project, "plan", "cancels")
     validate = _run(project, "validate")
     state = (project.home / "state" / "state.db").read_bytes()
-    outputs = [good.stdout, good.stderr, wrong.stdout, wrong.stderr, history.stdout, history.stderr,
-               plan.stdout, plan.stderr, validate.stdout, validate.stderr]
+    outputs = [
+        good.stdout,
+        good.stderr,
+        wrong.stdout,
+        wrong.stderr,
+        history.stdout,
+        history.stderr,
+        plan.stdout,
+        plan.stderr,
+        validate.stdout,
+        validate.stderr,
+    ]
     for secret in [SECRET, "wrong-secret-123456", *tokens]:
         assert all(secret not in text for text in outputs), f"{secret[:6]}... leaked"
         assert secret.encode() not in state

@@ -43,7 +43,7 @@ def test_upsert_sends_exactly_the_changed_rows(cancels, sandbox):
 
     plan = project.cli("plan", "cancels")
     assert "10  changed" in plan.output and "990  unchanged" in plan.output
-    assert "changed: body.reason: \"customer_demand\" → \"late_shipment\"" in plan.output
+    assert 'changed: body.reason: "customer_demand" → "late_shipment"' in plan.output
 
     result = project.cli("run", "cancels")
     assert result.exit_code == 0, result.output
@@ -106,7 +106,9 @@ def test_rejections_wait_for_a_change_or_retry_failed(cancels, sandbox):
         "cancels",
         (project.home / "pipelines" / "cancels.yaml")
         .read_text()
-        .replace('order_item_number: "{{ row.order_number }}_{{ row.sku }}"', 'order_item_number: "{{ row.sku }}"')
+        .replace(
+            'order_item_number: "{{ row.order_number }}_{{ row.sku }}"', 'order_item_number: "{{ row.sku }}"'
+        )
         .replace('key: "{{ row.order_number }}_{{ row.sku }}"', 'key: "{{ row.id }}"'),
     )
     project.sql("UPDATE cancels SET sku = order_number || '_' || sku WHERE id != 3")
@@ -137,8 +139,11 @@ def test_a_row_that_fails_to_render_does_not_stop_the_others(cancels, sandbox):
     project.sql("UPDATE cancels SET sku = NULL WHERE id = 7")
     project.pipeline(
         "cancels",
-        (project.home / "pipelines" / "cancels.yaml").read_text().replace(
-            'key: "{{ row.order_number }}_{{ row.sku }}"', 'key: "{{ row.order_number }}_{{ row.sku | require(\'sku\') }}"'
+        (project.home / "pipelines" / "cancels.yaml")
+        .read_text()
+        .replace(
+            'key: "{{ row.order_number }}_{{ row.sku }}"',
+            "key: \"{{ row.order_number }}_{{ row.sku | require('sku') }}\"",
         ),
     )
     result = project.cli("run", "cancels")

@@ -17,7 +17,10 @@ HGSYNC = str(Path(sys.executable).parent / "hgsync")
 def _start_run(project) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [HGSYNC, "--home", str(project.home), "run", "cancels"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
     )
 
 

@@ -103,10 +103,12 @@ def marketplace(project, monkeypatch):
     create_demo_database(project.db_path, orders=6)
     project.sql("CREATE TABLE cancels (id INTEGER PRIMARY KEY, order_number TEXT, sku TEXT, reason TEXT)")
     config = project.home / "config" / "hgsync.yaml"
-    config.write_text(config.read_text().replace(
-        "connections:\n",
-        "connections:\n  unreachable: postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2\n",
-    ))
+    config.write_text(
+        config.read_text().replace(
+            "connections:\n",
+            "connections:\n  unreachable: postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=2\n",
+        )
+    )
     return project
 
 
