@@ -300,3 +300,68 @@ def test_a_pipeline_whose_database_is_down_does_not_stop_the_others(project, san
     daemon.signal()
     assert daemon.wait() == 0
     assert len(sandbox.records()) == 4
+
+
+def test_a_run_that_comes_due_while_the_last_is_going_is_skipped_and_logged(project, sandbox, daemon_factory):
+    _events_table(project, 60, kinds="a")
+    _pipeline(project, "events-a", "a", schedule="{every: 1s}", mode="insert")
+    sandbox.set_faults(Faults(delay=0.2, rate_delay=1.0))  # 60 requests, 8 at a time: about 1.5 s a run
+    daemon = daemon_factory()
+    skipped = daemon.wait_for("run_skipped", pipeline="events-a", timeout=30)
+    assert skipped[0]["reason"] == "the previous run is still going"
+    daemon.wait_for("run_finished", pipeline="events-a")
+    metrics = httpx.get(daemon.url + "/metrics").text
+    assert 'hgsync_skipped_overlaps_total{pipeline="events-a"}' in metrics
+    daemon.signal()
+    assert daemon.wait() == 0
+    starts = [e for e in daemon.events("run_started")]
+    finishes = daemon.events("run_finished")
+    assert len(starts) == len(finishes)  # every run ended before the next began
+    paths = [r["path"] for r in sandbox.records()]
+    assert len(paths) == len(set(paths)) == 60
+
+
+def test_pipelines_added_and_removed_while_running(project, sandbox, daemon_factory):
+    _events_table(project, 4, kinds="ab")
+    _pipeline(project, "events-a", "a")
+    daemon = daemon_factory()
+    daemon.wait_for("run_finished", pipeline="events-a")
+
+    _pipeline(project, "events-b", "b")
+    daemon.wait_for("pipeline_scheduled", pipeline="events-b")
+    daemon.wait_for("run_finished", pipeline="events-b")
+    (project.home / "pipelines" / "events-a.yaml").unlink()
+    daemon.wait_for("pipeline_removed", pipeline="events-a")
+    daemon.wait_for("pipeline_unscheduled", pipeline="events-a")
+    seen = len(daemon.events("run_finished"))
+    daemon.wait_for("run_finished", count=seen + 2)
+    assert {e["pipeline"] for e in daemon.events("run_finished")[seen:]} == {"events-b"}
+    status = httpx.get(daemon.url + "/status.json").json()
+    assert [p["name"] for p in status["pipelines"]] == ["events-b"]
+    daemon.signal()
+    assert daemon.wait() == 0
+
+
+def test_a_broken_config_keeps_the_last_good_settings(project, sandbox, daemon_factory):
+    _events_table(project, 2, kinds="a")
+    _pipeline(project, "events-a", "a")
+    daemon = daemon_factory()
+    daemon.wait_for("run_finished", pipeline="events-a")
+    config = project.home / "config" / "hgsync.yaml"
+    good = config.read_text()
+    config.write_text(good.replace("concurrency: 8", "concurency: 8"))
+    problem = daemon.wait_for("config_invalid")[0]["problem"]
+    assert problem.startswith("config/hgsync.yaml:") and "concurency" in problem
+    seen = len(daemon.events("run_finished"))
+    daemon.wait_for("run_finished", count=seen + 2, pipeline="events-a")
+    status = httpx.get(daemon.url + "/status.json").json()
+    assert status["config_problems"] and "concurency" in status["config_problems"][0]
+    assert httpx.get(daemon.url + "/healthz").json()["status"] == "degraded"
+
+    config.write_text(good)
+    deadline = time.monotonic() + 10
+    while httpx.get(daemon.url + "/status.json").json()["config_problems"]:
+        assert time.monotonic() < deadline, "the fixed config was not taken"
+        time.sleep(0.2)
+    daemon.signal()
+    assert daemon.wait() == 0
