@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import structlog
+
 from engine.diff import canonical
 from engine.logging import get_logger
 from engine.plan import Plan
@@ -77,7 +79,9 @@ async def deliver(
             request = row.request or {}
             assert row.key is not None and row.fingerprint is not None
             state.mark_sending(pipeline.name, row.key, row.fingerprint, row.origin, run_id)
-            outcome = await client.send(request["method"], request["path"], request.get("body"))
+            # the client's own events (request_retried, request_rejected) then name the row too
+            with structlog.contextvars.bound_contextvars(key=row.key, origin=row.origin):
+                outcome = await client.send(request["method"], request["path"], request.get("body"))
             state.record_outcome(
                 pipeline.name,
                 row.key,
@@ -94,15 +98,15 @@ async def deliver(
                 row.seq, outcome.kind, None if outcome.kind == "delivered" else outcome.message
             )
             counts[outcome.kind] += 1
-            if outcome.kind != "delivered":
-                event = "request_rejected" if outcome.kind == "rejected" else "request_failed"
+            if outcome.kind == "failed":
                 log.warning(
-                    event,
+                    "request_failed",
                     key=row.key,
                     origin=row.origin,
                     status=outcome.status,
                     reason=outcome.message,
                     attempts=outcome.attempts,
+                    next="sent again by the next run",
                 )
             if on_outcome is not None:
                 on_outcome(row, outcome)

@@ -44,7 +44,7 @@ def test_every_run_event_carries_pipeline_and_run_id_and_one_summary_line(cancel
     finished = [e for e in inside if e["event"] == "run_finished"]
     assert len(finished) == 1
     assert finished[0]["status"] == "failed" and finished[0]["delivered"] == 29 and finished[0]["error"] == 1
-    assert any(e["event"] == "request_retried" for e in inside)
+    assert any(e["event"] == "request_retried" and e.get("key") and e.get("origin") for e in inside)
     errors = [e for e in inside if e["event"] == "row_error"]
     assert len(errors) == 1 and errors[0]["origin"] == "cancels(id=4)"
 
