@@ -89,22 +89,27 @@ class LiveProject:
                 log.error("config_invalid", problem=str(problem), action="keeping the last good settings")
             return changes
         changes.settings_changed = self.settings is not None and project.settings != self.settings
-        self.settings = project.settings
-        self.files = dict(project.files)
-        self.problems = problems
+        # built aside and swapped in whole: the status server reads these from its own threads
+        pipelines = dict(self.pipelines)
         for name, pipeline in project.pipelines.items():
-            old = self.pipelines.get(name)
+            old = pipelines.get(name)
             if old is None:
                 changes.added.append(name)
             elif old.digest != pipeline.digest or changes.settings_changed:
                 changes.changed.append(name)
-            self.pipelines[name] = pipeline
-        for name in list(self.pipelines):
+            pipelines[name] = pipeline
+        for name in list(pipelines):
             if name not in project.files:
-                del self.pipelines[name]
+                del pipelines[name]
                 changes.removed.append(name)
             elif name not in project.pipelines:
                 changes.broken.append(name)
+        self.settings, self.files, self.problems, self.pipelines = (
+            project.settings,
+            dict(project.files),
+            problems,
+            pipelines,
+        )
         for name in sorted(set(project.files) - set(project.pipelines)):
             if name not in changes.broken:
                 changes.broken.append(name)

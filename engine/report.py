@@ -40,7 +40,8 @@ def plan_text(plan: Plan, *, show: int = 3, base_url: str = "") -> str:
         if count or verdict in ("new", "changed", "unchanged", "retry", "error"):
             lines.append(f"    {count:>8}  {label}")
     lines.append(f"  would send {plan.to_send} request(s)" + (":" if plan.to_send and show else ""))
-    for row in plan.sample(show) if show else []:
+    shown = plan.sample(show) if show else []
+    for row in shown:
         request = row.request or {}
         lines.append(
             f"    {request.get('method')} {request.get('path')}    key {row.key!r} ({row.verdict}, {row.origin})"
@@ -51,7 +52,7 @@ def plan_text(plan: Plan, *, show: int = 3, base_url: str = "") -> str:
             lines.append(f"      changed: {change}")
         if row.verdict == "retry" and row.reason:
             lines.append(f"      last failure: {row.reason}")
-    changed = [r for r in plan.spool.sample(("changed",), show + 20) if r not in plan.sample(show)][:show]
+    changed = [r for r in plan.spool.sample(("changed",), show + len(shown)) if r not in shown][:show]
     if changed:
         lines.append("  more changed keys:")
         for row in changed:
