@@ -21,9 +21,9 @@ Anything else is 404; any other method 405 with ``Allow: GET``. When ``snapshot(
 rendering raises, the answer is a short 500 naming the exception's type (the details go to
 the log as ``status_snapshot_failed``) and the server goes on serving.
 
-Served by a stdlib :class:`ThreadingHTTPServer`: one daemon thread per connection, HTTP/1.1
-keep-alive, every answer with a Content-Length, no access log on stderr (``status_request``
-is logged at debug). Bound to a loopback address, the server answers only requests whose
+Served by :mod:`engine.http_server` (a stdlib ``ThreadingHTTPServer``): one daemon thread
+per connection, HTTP/1.1 keep-alive, every answer with a Content-Length, no access log on
+stderr (``status_request`` is logged at debug). Bound to a loopback address, the server answers only requests whose
 ``Host`` names a loopback address or ``localhost`` (403 otherwise), so that a web page cannot
 read it through DNS rebinding. The page is sent with a Content-Security-Policy that allows
 only its own inline style and script (by nonce) and fetches to itself.
@@ -34,19 +34,15 @@ Usage: ``with StatusServer("127.0.0.1", 8790, daemon.snapshot) as server: print(
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import secrets
-import socket
-import socketserver
-import threading
 import time
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from engine.http_server import BackgroundServer, TrackedHandler, TrackingServer
 from engine.logging import get_logger
 from engine.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from engine.metrics import render_prometheus
@@ -99,60 +95,23 @@ def _host_name(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(TrackingServer):
     allow_reuse_address = True
     request_queue_size = 64
+    error_event = "status_connection_error"
 
     def __init__(self, address: tuple[str, int], snapshot: Snapshot) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.snapshot = snapshot
         self.loopback_only = _is_loopback(address[0])
-        self._open: set[socket.socket] = set()
-        self._open_changed = threading.Condition()
         super().__init__(address, _Handler)
 
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks the host name up (getfqdn), which can be slow.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
 
-    def track(self, sock: socket.socket, opened: bool) -> None:
-        with self._open_changed:
-            (self._open.add if opened else self._open.discard)(sock)
-            self._open_changed.notify_all()
+class _Handler(TrackedHandler):
+    """Answers one connection's requests; :meth:`_send` logs each as ``status_request``."""
 
-    def close_connections(self, wait: float = 2.0) -> None:
-        """Shut idle keep-alive connections down and wait (a little) for their threads to end."""
-        with self._open_changed:
-            for sock in self._open:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            self._open_changed.wait_for(lambda: not self._open, timeout=wait)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("status_connection_error", client=str(client_address), exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
     server_version = "hgsync-status"
-    disable_nagle_algorithm = True
     timeout = 60  # an idle keep-alive connection is closed after this many seconds
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """No access log on stderr; :meth:`_send` logs ``status_request`` via structlog."""
 
     def _send(
         self, status: int, body: str | bytes, content_type: str, headers: dict[str, str] | None = None
@@ -234,53 +193,35 @@ class StatusServer:
     def __init__(self, host: str, port: int, snapshot: Snapshot) -> None:
         """``port`` 0 picks a free port; after :meth:`start`, ``port`` is the one bound."""
         self.host, self.port, self.snapshot = host, port, snapshot
-        self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundServer(
+            lambda: _Server((self.host, self.port), self.snapshot),
+            what="the status server",
+            thread_name="hgsync-status",
+            poll_interval=0.1,
+            started_event="status_server_listening",
+            stopped_event="status_server_stopped",
+        )
 
     def start(self) -> StatusServer:
         """Bind and serve in a daemon thread; returns self. Raises OSError when the bind fails."""
-        with self._lock:
-            if self._server is not None:
-                raise RuntimeError("the status server is serving already")
-            server = _Server((self.host, self.port), self.snapshot)
-            self._server, self.port = server, server.server_address[1]
-            self._thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="hgsync-status", daemon=True
-            )
-            self._thread.start()
-        log.debug("status_server_listening", url=self.url)
+        self.port = self._background.start().server_address[1]
         return self
 
     def stop(self) -> None:
         """Stop serving, free the port and close open connections."""
-        with self._lock:
-            server, thread = self._server, self._thread
-            self._server, self._thread = None, None
-        if server is None:
-            return
-        server.shutdown()
-        if thread is not None:
-            thread.join()
-        server.server_close()
-        server.close_connections()
-        log.debug("status_server_stopped")
+        self._background.stop()
 
     @property
     def url(self) -> str:
         """``http://127.0.0.1:8790``: the base URL, with the real port once started."""
-        server = self._server
-        if server is None:
-            raise RuntimeError("the status server is not serving; call start() first")
-        host, port = server.server_address[:2]
-        return f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"
+        return self._background.url
 
     @property
     def serving(self) -> bool:
-        return self._server is not None
+        return self._background.serving
 
     def __enter__(self) -> StatusServer:
-        return self if self._server is not None else self.start()
+        return self if self.serving else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -295,7 +295,7 @@ def test_serve_forever_until_stopped_from_another_thread(started: bool) -> None:
     thread = threading.Thread(target=sb.serve_forever)
     thread.start()
     deadline = time.monotonic() + 5
-    while sb._server is None and time.monotonic() < deadline:
+    while sb._background.server is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert httpx.get(sb.url + "/_sandbox/health").json() == {"ok": True}
     sb.stop()

@@ -1,4 +1,4 @@
-"""The sandbox's HTTP layer: a ``ThreadingHTTPServer`` and its request handler.
+"""The sandbox's HTTP layer: its server and request handler, on :mod:`engine.http_server`.
 
 One thread per connection, HTTP/1.1 keep-alive, bodies read by Content-Length and every answer
 sent with one. A request goes: admin API (``/_sandbox/...``), token endpoint, or an
@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
-import socket
-import socketserver
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from connectors.hepsiglobal.sandbox.faults import Faults
 from connectors.hepsiglobal.sandbox.operations import find_operation
 from connectors.hepsiglobal.sandbox.rules import not_an_object
+from engine.http_server import TrackedHandler, TrackingServer
 from engine.logging import get_logger
 
 if TYPE_CHECKING:
@@ -41,61 +37,24 @@ ADMIN_METHODS = {
 MAX_BODY = 10 * 1024 * 1024
 
 
-class SandboxServer(ThreadingHTTPServer):
-    """Serves one :class:`Sandbox`; knows its open connections so that stop can close them."""
+class SandboxServer(TrackingServer):
+    """Serves one :class:`Sandbox`; its handlers reach it as ``self.server.sandbox``."""
 
-    daemon_threads = True
     request_queue_size = 128
+    error_event = "sandbox_connection_error"
 
     def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.sandbox = sandbox
-        self._open: set[socket.socket] = set()
-        self._open_changed = threading.Condition()
         super().__init__(address, SandboxHandler)
 
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks the host name up (getfqdn), which can be slow.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
 
-    def track(self, sock: socket.socket, opened: bool) -> None:
-        with self._open_changed:
-            (self._open.add if opened else self._open.discard)(sock)
-            self._open_changed.notify_all()
+class SandboxHandler(TrackedHandler):
+    """Answers one connection's requests; :meth:`_send` logs each as ``sandbox_request``."""
 
-    def close_connections(self, wait: float = 2.0) -> None:
-        """Shut open keep-alive connections down and wait (a little) for their threads to end."""
-        with self._open_changed:
-            for sock in self._open:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            self._open_changed.wait_for(lambda: not self._open, timeout=wait)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("sandbox_connection_error", client=str(client_address), exc_info=True)
-
-
-class SandboxHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
     server_version = "hgsync-sandbox"
-    disable_nagle_algorithm = True
     timeout = 120  # an idle keep-alive connection is closed after this many seconds
     server: SandboxServer
     _path = ""
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, False)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """No access log on stderr; :meth:`_send` logs ``sandbox_request`` via structlog."""
 
     def _send(
         self, status: int, payload: Any, headers: dict[str, str] | None = None, count: bool = True

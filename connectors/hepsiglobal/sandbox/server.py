@@ -1,6 +1,7 @@
 """The built-in HG sandbox: a local HTTP stand-in for HepsiGlobal's MP→HG API.
 
-:class:`Sandbox` holds the state and the life cycle; :mod:`.handler` speaks HTTP.
+:class:`Sandbox` holds the state and the life cycle (on :class:`engine.http_server.BackgroundServer`);
+:mod:`.handler` speaks HTTP.
 
 - ``POST /v1/auth/token`` issues bearer tokens for the configured client credentials;
   every operation needs a valid, unexpired one.
@@ -29,9 +30,7 @@ from typing import Any
 from connectors.hepsiglobal.sandbox.faults import FAULT_KINDS, Fate, Faults, draw_fault
 from connectors.hepsiglobal.sandbox.handler import SandboxServer
 from connectors.hepsiglobal.sandbox.operations import OPERATION_NAMES
-from engine.logging import get_logger
-
-log = get_logger(__name__)
+from engine.http_server import BackgroundServer
 
 
 class Sandbox:
@@ -60,29 +59,20 @@ class Sandbox:
         self._faulted: Counter[str] = Counter()
         self._tokens_issued = 0
         self.set_faults(faults or Faults())
-        self._server: SandboxServer | None = None
-        self._thread: threading.Thread | None = None
-        self._looping = False  # a serve_forever loop runs, or is about to, for self._server
+        self._background = BackgroundServer(
+            lambda: SandboxServer((self.host, self.port), self),
+            what="the sandbox",
+            thread_name="hg-sandbox",
+            poll_interval=0.05,
+            started_event="sandbox_started",
+            stopped_event="sandbox_stopped",
+        )
 
     # --- life cycle ---------------------------------------------------------------------------
 
-    def _bind(self) -> SandboxServer:
-        with self._lock:
-            if self._server is not None:
-                raise RuntimeError("the sandbox is serving already")
-            self._server = SandboxServer((self.host, self.port), self)
-            self._looping = True
-            return self._server
-
     def start(self) -> Sandbox:
         """Serve in a background thread; returns self."""
-        server = self._bind()
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="hg-sandbox"
-        )
-        self._thread.daemon = True
-        self._thread.start()
-        log.debug("sandbox_started", url=self.url)
+        self._background.start()
         return self
 
     def serve_forever(self) -> None:
@@ -90,40 +80,14 @@ class Sandbox:
 
         After :meth:`start`, it only waits (Ctrl-C still ends the wait) until the sandbox stops.
         """
-        with self._lock:
-            thread = self._thread if self._server is not None else None
-        if thread is not None:
-            while thread.is_alive():
-                thread.join(0.2)
-            return
-        server = self._bind()
-        log.info("sandbox_listening", url=self.url)
-        try:
-            server.serve_forever(poll_interval=0.2)
-        finally:
-            with self._lock:
-                mine = self._server is server
-                self._looping = self._looping and not mine
-            if mine:
-                self.stop()
+        self._background.serve_forever(poll_interval=0.2, listening_event="sandbox_listening")
 
     def stop(self) -> None:
         """Stop serving and close every open connection; safe to call twice."""
-        with self._lock:
-            server, thread, looping = self._server, self._thread, self._looping
-            self._server, self._thread, self._looping = None, None, False
-        if server is None:
-            return
-        if looping:
-            server.shutdown()
-        if thread is not None:
-            thread.join()
-        server.server_close()
-        server.close_connections()
-        log.debug("sandbox_stopped")
+        self._background.stop()
 
     def __enter__(self) -> Sandbox:
-        return self if self._server is not None else self.start()
+        return self if self._background.serving else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -131,11 +95,7 @@ class Sandbox:
     @property
     def url(self) -> str:
         """``http://127.0.0.1:54321``: the base URL, with the real port once started."""
-        server = self._server
-        if server is None:
-            raise RuntimeError("the sandbox is not serving; call start() first")
-        host, port = server.server_address[:2]
-        return f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"
+        return self._background.url
 
     # --- what tests and demos read and change -------------------------------------------------
 
