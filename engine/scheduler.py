@@ -80,6 +80,12 @@ class ClientPool:
         self._clients[name] = (settings, client)
         return client
 
+    def discard(self, name: str) -> None:
+        """Forget a target's client (its credentials were refused): the next run asks again."""
+        held = self._clients.pop(name, None)
+        if held is not None:
+            self._retired.append(held[1])
+
     async def close(self) -> None:
         for client in [*self._retired, *(c for _, c in self._clients.values())]:
             await client.__aexit__(None, None, None)
@@ -300,6 +306,7 @@ class Daemon:
         except (Interrupted, asyncio.CancelledError):
             status = "interrupted"
         except AuthenticationError as exc:
+            self.clients.discard(pipeline.target)
             log.error("run_failed", pipeline=name, error=str(exc), next="retried on its next schedule")
         except HgsyncError as exc:
             log.error("run_failed", pipeline=name, error=str(exc), next="retried on its next schedule")
