@@ -113,7 +113,6 @@ def build_plan(
     *,
     retry_failed: bool = False,
     cursor: CursorRead | None = None,
-    on_chunk: Callable[[int], None] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> Plan:
     """Read ``source``, render every row into ``spool`` and classify it against ``state``."""
@@ -151,8 +150,6 @@ def build_plan(
                 records.append((*base, verdict, fp, request, previous, reason, mark))
         spool.add(records)
         plan.read += len(chunk)
-        if on_chunk is not None:
-            on_chunk(plan.read)
     spool.settle_duplicates()
     plan.counts = spool.counts()
     return plan

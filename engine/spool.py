@@ -120,10 +120,6 @@ class Spool:
             dict(self.db.execute("SELECT verdict, COUNT(*) FROM rows GROUP BY verdict").fetchall())
         )
 
-    def outcomes(self) -> Counter[str]:
-        query = "SELECT outcome, COUNT(*) FROM rows WHERE outcome IS NOT NULL GROUP BY outcome"
-        return Counter(dict(self.db.execute(query).fetchall()))
-
     def _rows(self, where: str, params: tuple[Any, ...] = (), limit: int | None = None) -> list[SpoolRow]:
         sql = (
             "SELECT seq, key, origin, batch, verdict, fingerprint, request, previous, reason FROM rows"
