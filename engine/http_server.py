@@ -15,7 +15,7 @@ Built on the standard library's :class:`~http.server.ThreadingHTTPServer`:
 
 Usage: subclass the two (``error_event``, the handler's ``do_GET`` ...), and let the owner hold
 ``BackgroundServer(lambda: MyServer((host, port), MyHandler), what="the thing", ...)``; see
-:class:`engine.status_server.StatusServer`.
+:class:`engine.service.status_server.StatusServer`.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
     .venv/bin/python scripts/bench_read.py --db sqlite
 
 Creates a table of ``--rows`` cancellations (id, order_number, sku, reason, amount,
-updated_at) in the chosen database, then reads it through ``connectors.sql.SqlSource.read()``
+updated_at) in the chosen database, then reads it through ``connectors.sources.sql.SqlSource.read()``
 in a fresh subprocess, so that creating the table does not count, and prints rows per
 second and the reader's peak resident memory (``ru_maxrss``). Exits 1 if the peak is over
 ``--max-mb`` (300 MB by default): rows must stream, not pile up. The table is dropped
@@ -98,8 +98,8 @@ def drop_table(url: str) -> None:
 
 def read_child(url: str, chunk: int) -> None:
     """In the subprocess: read the table through the SQL source and print figures as JSON."""
-    from connectors.base import SourceContext
-    from connectors.sql import SqlSource, SqlSourceConfig
+    from connectors.sources.base import SourceContext
+    from connectors.sources.sql import SqlSource, SqlSourceConfig
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     config = SqlSourceConfig(connection="bench", table=TABLE, chunk_size=chunk)

@@ -113,7 +113,7 @@ def make_project(home: Path, rows: int, url: str, concurrency: int, state: str) 
 def run_hgsync(home: Path) -> dict[str, Any]:
     """`hgsync run cancels` in a subprocess: its events, wall time and peak RSS."""
     out, err = home / "run.out", home / "run.err"
-    command = [sys.executable, "-c", "from engine.cli import main; main()", "--home", str(home)]
+    command = [sys.executable, "-c", "from engine.cli.commands import main; main()", "--home", str(home)]
     started = time.perf_counter()
     with out.open("wb") as stdout, err.open("wb") as stderr:
         pid = os.posix_spawn(

@@ -87,7 +87,7 @@ class ProjectDir:
 
 
 def _main():
-    from engine.cli import main
+    from engine.cli.commands import main
 
     return main
 

@@ -3,7 +3,8 @@
 Much of HG's API is [inferred] or [unknown] (``spec/hepsiglobal-api.md``), so each
 operation records how sure we are of its path (``certainty``), and an operator can correct
 a method or path in ``config/hgsync.yaml`` (``targets.<name>.operations``) without a code
-change: :func:`resolve` applies those :class:`OperationOverride` corrections.
+change (:class:`engine.definitions.targets.OperationOverride`). The catalog is registered
+under the ``hgsync.operations`` entry point group, as an add-on's would be.
 
 The examples live in :mod:`connectors.hepsiglobal.examples`; a test checks each one passes
 its model.
@@ -11,98 +12,8 @@ its model.
 
 from __future__ import annotations
 
-import difflib
-import json
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any
-from urllib.parse import quote
-
-from pydantic import BaseModel, ValidationError
-
 from connectors.hepsiglobal import examples, models
-from connectors.hepsiglobal.settings import OperationOverride
-
-_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One MP→HG operation; ``describe(op)`` renders it for ``hgsync ops NAME``."""
-
-    name: str
-    title: str
-    method: str
-    path: str
-    model: type[BaseModel] | None
-    certainty: str
-    idempotent: bool
-    pipeline: bool = True
-    description: str = ""
-    example: dict[str, Any] | None = None
-
-    @property
-    def path_params(self) -> tuple[str, ...]:
-        """The ``{names}`` in the path template, in order, each once."""
-        return tuple(dict.fromkeys(_PARAM.findall(self.path)))
-
-    def render_path(self, params: Mapping[str, object]) -> str:
-        """The path with each ``{name}`` replaced by ``str(params[name])``, URL-quoted (``/`` too)."""
-        wanted = self.path_params
-        missing = [name for name in wanted if name not in params]
-        extra = sorted(str(name) for name in params if name not in wanted)
-        empty = [n for n in wanted if n in params and (params[n] is None or str(params[n]) == "")]
-        issues = []
-        if missing:
-            issues.append(f"missing path parameter(s): {', '.join(missing)}")
-        if extra:
-            issues.append(f"unexpected path parameter(s): {', '.join(extra)}")
-        if empty:
-            issues.append(f"empty path parameter(s): {', '.join(empty)}")
-        if issues:
-            expected = ", ".join(wanted) or "none"
-            raise ValueError(f"{self.name} {self.path}: {'; '.join(issues)} (expected: {expected})")
-        return _PARAM.sub(lambda m: quote(str(params[m.group(1)]), safe=""), self.path)
-
-    def with_override(self, override: OperationOverride | None) -> Operation:
-        """This operation with the method and/or path an operator configured."""
-        if override is None or (override.method is None and override.path is None):
-            return self
-        return replace(
-            self,
-            method=override.method or self.method,
-            path=override.path or self.path,
-            certainty="config" if override.path else self.certainty,
-        )
-
-    def validate(self, body: object) -> list[str]:
-        """Problems with ``body``, one ``field.path: what is wrong`` line each; [] when valid."""
-        if self.model is None:
-            if body in (None, {}):
-                return []
-            return [f"body: {self.name} ({self.method}) takes no body"]
-        try:
-            self.model.model_validate(body)
-        except ValidationError as exc:
-            return [f"{_loc(err['loc'])}: {_message(err)}" for err in exc.errors()]
-        return []
-
-
-def _loc(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "body"
-
-
-def _message(err: Mapping[str, Any]) -> str:
-    if err["type"] == "missing":
-        return "required"
-    if err["type"] == "extra_forbidden":
-        return "unknown field"
-    return str(err["msg"])
-
+from engine.definitions.operations import Operation
 
 CATALOG: dict[str, Operation] = {
     op.name: op
@@ -220,86 +131,3 @@ CATALOG: dict[str, Operation] = {
         ),
     ]
 }
-
-
-class UnknownOperationError(KeyError, ValueError):
-    """An operation name that is not in the catalog; the message names the known ones."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-def resolve(name: str, overrides: Mapping[str, OperationOverride] | None = None) -> Operation:
-    """The catalog's operation ``name`` with the operator's corrections applied."""
-    op = CATALOG.get(name)
-    if op is None:
-        known = sorted(CATALOG)
-        message = f"unknown operation {name!r}; known: {', '.join(known)}"
-        close = difflib.get_close_matches(name, known, n=1)
-        if close:
-            message += f" (did you mean {close[0]!r}?)"
-        raise UnknownOperationError(message)
-    return op.with_override((overrides or {}).get(name))
-
-
-def describe(op: Operation) -> str:
-    """Multi-line text for ``hgsync ops NAME``: route, path parameters, body fields, example."""
-    lines = [
-        f"{op.name}: {op.title}",
-        f"  {op.method} {op.path}    (path: {op.certainty})",
-    ]
-    if op.description:
-        lines.append(f"  {op.description}")
-    if not op.idempotent:
-        lines.append("  not idempotent: sending it twice may create two records")
-    lines.append(f"path parameters: {', '.join(op.path_params) or 'none'}")
-    if op.model is None:
-        lines.append("body: none")
-    else:
-        schema = op.model.model_json_schema()
-        extras = op.model.model_config.get("extra") == "allow"
-        note = "; unlisted fields are passed through" if extras else ""
-        lines.append(f"body fields ({op.model.__name__}{note}):")
-        for field in _fields(schema, schema.get("$defs", {}), ""):
-            lines.append("  " + field)
-    if op.example is not None:
-        lines.append("example body:")
-        lines.extend("  " + line for line in json.dumps(op.example, indent=2).splitlines())
-    return "\n".join(lines)
-
-
-def _fields(schema: dict[str, Any], defs: dict[str, Any], prefix: str) -> list[str]:
-    rows: list[str] = []
-    required = set(schema.get("required", []))
-    for name, prop in schema.get("properties", {}).items():
-        kind, nested = _type_of(prop, defs)
-        need = "required" if name in required else "optional"
-        rows.append(f"{prefix}{name}  {kind}  {need}  {prop.get('description', '')}".rstrip())
-        if nested is not None:
-            suffix = "[]." if kind.startswith("array") else "."
-            rows.extend(_fields(nested, defs, f"{prefix}{name}{suffix}"))
-    return rows
-
-
-def _type_of(prop: dict[str, Any], defs: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
-    """A short type name for a JSON-schema property, and the object schema to list below it."""
-    if "$ref" in prop:
-        return "object", defs[prop["$ref"].rsplit("/", 1)[-1]]
-    if "anyOf" in prop:
-        parts = [_type_of(p, defs) for p in prop["anyOf"]]
-        nested = next((n for _, n in parts if n is not None), None)
-        return " | ".join(k for k, _ in parts), nested
-    if "const" in prop:
-        return json.dumps(prop["const"]), None
-    if "enum" in prop:
-        return " | ".join(json.dumps(v) for v in prop["enum"]), None
-    kind = prop.get("type", "any")
-    if kind == "array":
-        inner, nested = _type_of(prop.get("items", {}), defs)
-        return f"array of {inner}", nested
-    if kind == "string" and prop.get("format") == "date-time":
-        return "date-time", None
-    for key, sign in (("minimum", ">="), ("exclusiveMinimum", ">")):
-        if key in prop:
-            return f"{kind} {sign} {prop[key]}", None
-    return str(kind), None

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import httpx
 
 from connectors.hepsiglobal.ratelimit import RateLimiter
-from connectors.hepsiglobal.settings import TargetSettings
+from engine.definitions.targets import TargetSettings
 from engine.errors import HgsyncError
 from engine.logging import get_logger, redact_text, register_secret
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from engine import status_page
-from engine.status_page import REFRESH_SECONDS
-from engine.status_server import StatusServer
+from engine.service import status_page
+from engine.service.status_page import REFRESH_SECONDS
+from engine.service.status_server import StatusServer
 from tests.daemon import CONFIG_PROBLEM, STALE_PROBLEM, XSS, fake_snapshot
 
 CHROMIUM = "/usr/bin/chromium"

@@ -14,8 +14,8 @@ from click.testing import CliRunner, Result
 
 from connectors.hepsiglobal.catalog import CATALOG
 from engine import logging as hglog
-from engine.cli import main
-from engine.demo_data import create_demo_database
+from engine.cli.commands import main
+from engine.cli.demo_data import create_demo_database
 
 REPO = Path(__file__).resolve().parents[2]
 CASES = REPO / "tests" / "pipelines"

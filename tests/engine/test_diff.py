@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from engine.diff import SEND, canonical, changes, classify, fingerprint
-from engine.state import KeyState
+from engine.outbound.diff import SEND, canonical, changes, classify, fingerprint
+from engine.store import KeyState
 
 A, B = "fingerprint-a", "fingerprint-b"
 

@@ -8,8 +8,18 @@ from decimal import Decimal
 
 import pytest
 
-from engine.filters import FILTERS, convert, from_json, iso8601, money, require, to_decimal, to_int, usd
-from engine.render import ENV
+from engine.mapping.filters import (
+    FILTERS,
+    convert,
+    from_json,
+    iso8601,
+    money,
+    require,
+    to_decimal,
+    to_int,
+    usd,
+)
+from engine.mapping.render import ENV
 
 
 def test_every_filter_is_registered_in_the_template_environment():

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from jinja2 import TemplateSyntaxError
 
-from engine.render import (
+from engine.mapping.render import (
     Each,
     RenderError,
     RowValues,

@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from engine.errors import LockedError, StateError
-from engine.state import LOOKUP_CHUNK, StateStore, locks
+from engine.store import StateStore
+from engine.store.deliveries import LOOKUP_CHUNK
+from engine.store.schema import locks
 from tests.servers import Space, postgres_schema
 
 pytestmark = pytest.mark.postgres

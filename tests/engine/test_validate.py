@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.demo_data import create_demo_database
-from engine.loader import load_project
+from engine.cli.demo_data import create_demo_database
+from engine.definitions.loader import load_project
 
 CASES = Path(__file__).resolve().parent.parent / "pipelines"
 _HEADER = re.compile(

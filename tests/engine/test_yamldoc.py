@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.definitions.yamldoc import YamlDoc, format_loc, load_yaml, parse_yaml
 from engine.errors import Problem
 from engine.logging import redact_text
-from engine.yamldoc import YamlDoc, format_loc, load_yaml, parse_yaml
 
 
 def parse(text: str, environ: dict[str, str] | None = None) -> YamlDoc:

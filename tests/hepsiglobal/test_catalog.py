@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.hepsiglobal.catalog import CATALOG, Operation, describe, resolve
-from connectors.hepsiglobal.settings import OperationOverride
+from connectors.hepsiglobal.catalog import CATALOG
+from engine.cli.ops_text import describe
+from engine.definitions.operations import Operation
+from engine.definitions.plugins import resolve
+from engine.definitions.targets import OperationOverride
 
 EXPECTED = {
     "create_token": ("POST", "/v1/auth/token"),

@@ -26,8 +26,8 @@ from connectors.hepsiglobal.client import (
     classify,
     retry_after_seconds,
 )
-from connectors.hepsiglobal.settings import TargetSettings
 from engine import logging as hglogging
+from engine.definitions.targets import TargetSettings
 
 SECRET = "s3cr3t-client-secret-value"
 TOKEN_PATH = "/v1/auth/token"

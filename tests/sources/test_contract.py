@@ -21,7 +21,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from connectors.base import Row, SourceConnector, SourceContext, known_sources
+from connectors.sources.base import Row, SourceConnector
+from engine.definitions.plugins import SourceContext, known_sources
 from engine.errors import SourceError
 from tests.servers import Space
 
@@ -150,7 +151,7 @@ def _sql_backend(space: Space, home: Path, url: str | None) -> Backend:
 
 
 def _csv_backend(home: Path) -> Backend:
-    pytest.importorskip("connectors.csv_drop", reason="CSV source not available")
+    pytest.importorskip("connectors.sources.csv_drop", reason="CSV source not available")
     folder = home / "drop"
     folder.mkdir(parents=True)
     files = iter(range(1, 1000))

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 import structlog.testing
 
-from connectors import csv_archive
-from connectors.base import SourceContext, known_sources
-from connectors.csv_drop import CsvDropSource, CsvSourceConfig
 from connectors.hepsiglobal.sandbox import Faults
-from engine.loader import load_project
-from engine.run import run_pipeline
-from engine.settings import resolve_url
-from engine.state import StateStore
+from connectors.sources import csv_archive
+from connectors.sources.csv_drop import CsvDropSource, CsvSourceConfig
+from engine.definitions.loader import load_project
+from engine.definitions.plugins import SourceContext, known_sources
+from engine.definitions.settings import resolve_url
+from engine.outbound.run import run_pipeline
+from engine.store import StateStore
 
 PIPELINE = """\
 source:

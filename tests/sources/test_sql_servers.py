@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.base import CursorRead, SourceContext
 from connectors.hepsiglobal.sandbox import Faults
-from connectors.sql import SqlSource, SqlSourceConfig
-from engine import cursor as cursor_codec
+from connectors.sources.base import CursorRead, SourceContext
+from connectors.sources.sql import SqlSource, SqlSourceConfig
 from engine.errors import SourceError
+from engine.outbound import cursor as cursor_codec
 from tests.servers import MARIADB_URL, POSTGRES_URL, Space
 
 DDL = {

@@ -3,7 +3,7 @@
 One thread per connection, HTTP/1.1 keep-alive, bodies read by Content-Length and every answer
 sent with one. A request goes: admin API (``/_sandbox/...``), token endpoint, or an
 operation: route (404/405) → injected fault → bearer token (401) → JSON body and the
-operation's rules (400) → record → 2xx. State lives in :class:`~.server.Sandbox`.
+operation's rules (400) → record → 2xx. State lives in :class:`~.state.SandboxState`.
 """
 
 from __future__ import annotations
@@ -12,17 +12,15 @@ import base64
 import binascii
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from connectors.hepsiglobal.sandbox.faults import Faults
 from connectors.hepsiglobal.sandbox.operations import find_operation
 from connectors.hepsiglobal.sandbox.rules import not_an_object
+from connectors.hepsiglobal.sandbox.state import SandboxState
 from engine.http_server import TrackedHandler, TrackingServer
 from engine.logging import get_logger
-
-if TYPE_CHECKING:
-    from connectors.hepsiglobal.sandbox.server import Sandbox
 
 log = get_logger(__name__)
 
@@ -38,12 +36,12 @@ MAX_BODY = 10 * 1024 * 1024
 
 
 class SandboxServer(TrackingServer):
-    """Serves one :class:`Sandbox`; its handlers reach it as ``self.server.sandbox``."""
+    """Serves one sandbox (:class:`~.state.SandboxState`); its handlers reach it as ``self.server.sandbox``."""
 
     request_queue_size = 128
     error_event = "sandbox_connection_error"
 
-    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+    def __init__(self, address: tuple[str, int], sandbox: SandboxState) -> None:
         self.sandbox = sandbox
         super().__init__(address, SandboxHandler)
 
@@ -185,7 +183,7 @@ class SandboxHandler(TrackedHandler):
             return
         self._send(200, payload, count=False)
 
-    def _admin_answer(self, sandbox: Sandbox, name: str, query: str, raw: bytes) -> Any:
+    def _admin_answer(self, sandbox: SandboxState, name: str, query: str, raw: bytes) -> Any:
         if name == "health":
             return {"ok": True}
         if name == "stats":

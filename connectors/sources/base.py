@@ -1,0 +1,114 @@
+"""What every source connector is: a config model, and a class that reads rows with their origin.
+
+A connector is registered by name under the ``hgsync.sources`` entry point group (see
+:mod:`engine.definitions.plugins`); a pipeline's ``source:`` block is a mapping with one
+key, that name, whose value the connector's ``Config`` model validates. Built-in connectors
+register exactly as an add-on would, in ``pyproject.toml``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from engine.definitions.plugins import SourceContext
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a row came from, as people read it: ``order_items(id=5)`` or ``drop/a.csv:12``.
+
+    ``batch`` groups rows that arrived together (one CSV file); ``rank`` orders batches,
+    higher being newer, so that the newer batch wins when two hold the same key.
+    """
+
+    label: str
+    batch: str | None = None
+    rank: int = 0
+
+    def __str__(self) -> str:
+        return self.label
+
+
+@dataclass(slots=True)
+class Row:
+    """One record from a source: column name → value, and where it came from.
+
+    A record the source could not parse (a CSV line with the wrong number of fields, bad
+    encoding...) is still yielded, with ``error`` saying what is wrong: the engine records it
+    as a row error, so nothing is lost silently.
+    """
+
+    values: dict[str, Any]
+    origin: Origin
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CursorRead:
+    """An incremental read: rows whose ``column`` is at or past ``since`` (None: all rows)."""
+
+    column: str
+    since: Any = None
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """A source's request for incremental reads: its cursor column and the look-back window
+    (a raw config value, parsed by :func:`engine.definitions.values.parse_lookback`)."""
+
+    column: str
+    lookback: Any = None
+
+
+class SourceConnector(ABC):
+    """A source of rows. Subclasses set ``Config`` and implement :meth:`read`."""
+
+    Config: ClassVar[type[BaseModel]]
+
+    def __init__(self, config: BaseModel, context: SourceContext):
+        self.config = config
+        self.context = context
+
+    def check(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Problems visible without any I/O (a connection name that is not configured...):
+        (location inside the connector's block, message)."""
+        return []
+
+    def columns(self) -> list[str] | None:
+        """The column names rows will have, inspecting the source if need be; None if unknown."""
+        return None
+
+    @property
+    def incremental(self) -> Incremental | None:
+        """The cursor of incremental reads, when the pipeline asked for them; None: read all."""
+        return None
+
+    @abstractmethod
+    def read(self, cursor: CursorRead | None = None) -> Iterator[Row]:
+        """Yield every row (or, with ``cursor``, those at or past it). Raises SourceError when the
+        source cannot be read at all."""
+
+    def finish(  # noqa: B027
+        self,
+        batches: Mapping[str, Mapping[str, int]],
+        *,
+        complete: bool,
+        errors: Iterable[tuple[str, str, str]] | None = None,
+    ) -> None:
+        """Called once the run has recorded every outcome. ``batches`` maps each batch (CSV
+        file) to how its rows ended, by verdict or outcome (delivered, unchanged, filtered,
+        superseded, error, rejected, failed, new...). ``complete`` is False when the run stopped
+        before sending everything. ``errors`` lists (batch, origin, reason) of every batch row
+        that cannot be delivered (row errors and HG's rejections). Sources with batches
+        archive or reject them here."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release connections."""
+
+
+__all__ = ["CursorRead", "Incremental", "Origin", "Row", "SourceConnector", "SourceContext"]

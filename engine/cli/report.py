@@ -1,0 +1,114 @@
+"""What the CLI prints for people: plans, run summaries, history. Logs go elsewhere (stderr)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from engine.outbound.plan import Plan
+from engine.outbound.run import RunResult
+from engine.store import RunRecord
+
+_PLAN_LABELS = [
+    ("new", "new"),
+    ("changed", "changed"),
+    ("unchanged", "unchanged"),
+    ("retry", "due for retry"),
+    ("error", "failing to render"),
+    ("rejected", "rejected before (not resent; --retry-failed sends them)"),
+    ("filtered", "filtered out by `when`"),
+    ("superseded", "superseded by a newer file"),
+]
+
+
+def _body(value: Any, indent: str) -> str:
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return "\n".join(indent + line for line in text.splitlines())
+
+
+def plan_text(plan: Plan, *, show: int = 3, base_url: str = "") -> str:
+    pipeline = plan.pipeline
+    op = pipeline.operation
+    lines = [
+        f"plan for {pipeline.name}: {op.name} ({op.method} {op.path}), mode {pipeline.spec.mode}, "
+        f"target {pipeline.target} {base_url}".rstrip(),
+        f"  read {plan.read} rows:",
+    ]
+    for verdict, label in _PLAN_LABELS:
+        count = plan.counts.get(verdict, 0)
+        if count or verdict in ("new", "changed", "unchanged", "retry", "error"):
+            lines.append(f"    {count:>8}  {label}")
+    lines.append(f"  would send {plan.to_send} request(s)" + (":" if plan.to_send and show else ""))
+    shown = plan.sample(show) if show else []
+    for row in shown:
+        request = row.request or {}
+        lines.append(
+            f"    {request.get('method')} {request.get('path')}    key {row.key!r} ({row.verdict}, {row.origin})"
+        )
+        if request.get("body") is not None:
+            lines.append(_body(request["body"], "      "))
+        for change in plan.describe_changes(row):
+            lines.append(f"      changed: {change}")
+        if row.verdict == "retry" and row.reason:
+            lines.append(f"      last failure: {row.reason}")
+    changed = [r for r in plan.spool.sample(("changed",), show + len(shown)) if r not in shown][:show]
+    if changed:
+        lines.append("  more changed keys:")
+        for row in changed:
+            lines.append(
+                f"    key {row.key!r}: " + "; ".join(plan.describe_changes(row) or ["request changed"])
+            )
+    errors = list(_take(plan.spool.errors(), show + 2))
+    if errors:
+        lines.append("  rows failing to render (not sent):")
+        lines.extend(f"    {e.origin} key {e.key!r}: {e.reason}" for e in errors[: show + 2])
+    return "\n".join(lines)
+
+
+def _take(items: Iterable[Any], count: int) -> Iterable[Any]:
+    for index, item in enumerate(items):
+        if index >= count:
+            return
+        yield item
+
+
+def run_text(result: RunResult) -> str:
+    c = result.counts
+    lines = [
+        f"{result.pipeline}: {result.status}  (run {result.run_id})",
+        f"  read {c.get('read', 0)}: new {c.get('new', 0)}, changed {c.get('changed', 0)}, "
+        f"unchanged {c.get('unchanged', 0)}, retried {c.get('retry', 0)}, row errors {c.get('error', 0)}"
+        + (f", still rejected {c['rejected']}" if c.get("rejected") else "")
+        + (f", filtered {c['filtered']}" if c.get("filtered") else "")
+        + (f", superseded {c['superseded']}" if c.get("superseded") else ""),
+        f"  sent {c.get('sent', 0)}: delivered {c.get('delivered', 0)}, rejected {c.get('send_rejected', 0)}, "
+        f"failed after retries {c.get('send_failed', 0)}"
+        + (f", not sent (stopped) {c['unsent']}" if c.get("unsent") else ""),
+    ]
+    for error in result.errors[:5]:
+        lines.append(f"  row error: {error['origin']} key {error['key']!r}: {error['reason']}")
+    if c.get("error", 0) > 5:
+        lines.append(f"  ... `hgsync history --errors {result.run_id}` lists all {c['error']}")
+    if c.get("rejected"):
+        lines.append(
+            "  rows rejected earlier are not resent until they change; `hgsync run --retry-failed` forces them"
+        )
+    return "\n".join(lines)
+
+
+def history_text(records: list[RunRecord]) -> str:
+    if not records:
+        return "no runs yet"
+    header = f"{'run':<24} {'pipeline':<26} {'status':<12} {'started (UTC)':<20} {'read':>7} {'sent':>6} {'deliv':>6} {'rejct':>6} {'fail':>5} {'errors':>6}"
+    lines = [header]
+    for r in records:
+        c = r.counts
+        lines.append(
+            f"{r.run_id:<24} {r.pipeline[:26]:<26} {r.status:<12} {r.started_at:%Y-%m-%d %H:%M:%S} "
+            f"{c.get('read', 0):>7} {c.get('sent', 0):>6} {c.get('delivered', 0):>6} "
+            f"{c.get('send_rejected', 0) + c.get('rejected', 0):>6} {c.get('send_failed', 0):>5} {c.get('error', 0):>6}"
+        )
+        if r.message:
+            lines.append(f"{'':<24} {r.message}")
+    return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""Config and pipeline files into checked, compiled objects, with every problem at once.
+
+``load_project(home)`` reads ``config/hgsync.yaml`` and ``pipelines/*.yaml`` below ``home``
+and returns a :class:`Project` holding what loaded and a list of problems
+(``file:line:col path: message``) for what did not. Nothing here touches the network;
+:func:`~engine.definitions.pipeline.check_columns` (used by ``validate``, ``plan`` and
+``run``) asks the source for its columns, which may open a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from engine.definitions.pipeline import Pipeline, check_columns, source_columns
+from engine.definitions.pipeline_file import load_pipeline, without_unset
+from engine.definitions.plugins import known_operations
+from engine.definitions.problems import suggest, validation_problems
+from engine.definitions.settings import Settings
+from engine.definitions.yamldoc import YamlDoc, display_path, load_yaml
+from engine.errors import ConfigError, Problem
+
+CONFIG_FILE = Path("config") / "hgsync.yaml"
+PIPELINES_DIR = Path("pipelines")
+
+
+@dataclass
+class Project:
+    """An installation: its settings, its pipelines, and what is wrong with its files."""
+
+    home: Path
+    settings: Settings | None
+    pipelines: dict[str, Pipeline] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # pipeline name → file, loaded or not
+
+    @property
+    def errors(self) -> list[Problem]:
+        return sorted(p for p in self.problems if p.severity == "error")
+
+    def raise_for_errors(self) -> None:
+        if self.errors:
+            raise ConfigError(self.errors)
+
+    def pipeline(self, name: str) -> Pipeline:
+        """The pipeline called ``name`` (a file stem, or a path to its file)."""
+        stem = Path(name).stem if name.endswith((".yaml", ".yml")) else name
+        if stem in self.pipelines:
+            return self.pipelines[stem]
+        if stem in self.files:
+            broken = [p for p in self.errors if p.file == self.files[stem]]
+            raise ConfigError(broken or f"pipeline {stem!r} did not load")
+        known = ", ".join(sorted(self.files)) or "none"
+        raise ConfigError(
+            f"no pipeline named {stem!r} in {PIPELINES_DIR}/ (pipelines: {known}){suggest(stem, self.files)}"
+        )
+
+
+def load_settings(home: Path) -> tuple[Settings | None, YamlDoc]:
+    path = home / CONFIG_FILE
+    display = display_path(path, home)
+    if not path.exists():
+        doc = YamlDoc(display, None)
+        doc.problems.append(
+            Problem(
+                display, 1, 1, "", f"no settings file; create {CONFIG_FILE} (see README.md) or pass --home"
+            )
+        )
+        return None, doc
+    doc = load_yaml(path, display=display)
+    if doc.data is None and doc.problems:  # not YAML at all: nothing more to check
+        return None, doc
+    if not isinstance(doc.data, dict):
+        doc.problems.append(doc.problem((), "the settings file must be a mapping of keys to values"))
+        return None, doc
+    try:
+        settings = Settings.model_validate(doc.data)
+    except ValidationError as exc:
+        doc.problems.extend(without_unset(doc, validation_problems(doc, exc, Settings)))
+        return None, doc
+    catalog = known_operations()
+    for name, target in settings.targets.items():
+        for operation in target.operations:
+            if operation not in catalog or not catalog[operation].pipeline:
+                usable = [n for n, op in catalog.items() if op.pipeline]
+                doc.problems.append(
+                    doc.problem(
+                        ("targets", name, "operations", operation),
+                        f"no operation {operation!r} to correct (operations: {', '.join(usable)})"
+                        f"{suggest(operation, usable)}",
+                        key=True,
+                    )
+                )
+    return (None if doc.problems else settings), doc
+
+
+def load_project(home: Path | str = ".", *, columns: bool = False) -> Project:
+    """Load settings and every pipeline; with ``columns=True`` also check template columns
+    against each source (this may open databases, never the HG API)."""
+    home = Path(home).resolve()
+    settings, settings_doc = load_settings(home)
+    project = Project(home=home, settings=settings, problems=list(settings_doc.problems))
+    folder = home / PIPELINES_DIR
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+    for path in files:
+        if path.stem in project.files:
+            project.problems.append(
+                Problem(
+                    display_path(path, home), 1, 1, "", f"another file already defines pipeline {path.stem!r}"
+                )
+            )
+            continue
+        project.files[path.stem] = display_path(path, home)
+        pipeline, problems = load_pipeline(path, settings, home)
+        project.problems.extend(problems)
+        if pipeline is not None:
+            project.pipelines[pipeline.name] = pipeline
+    if columns and settings is not None:
+        for pipeline in list(project.pipelines.values()):
+            found, problems = source_columns(pipeline, settings, home)
+            if found is not None:
+                problems += check_columns(pipeline, found)
+            project.problems.extend(problems)
+            if any(p.severity == "error" for p in problems):
+                del project.pipelines[pipeline.name]
+    return project

@@ -1,0 +1,105 @@
+"""What an operation is: a named HTTP call with a method, a path template and a payload model.
+
+Operations are data. Catalogs of them are registered by connectors through the
+``hgsync.operations`` entry point group (:mod:`engine.definitions.plugins`), so that the
+loader can check a pipeline's ``operation:`` without knowing any API; config corrects a
+method or path with an :class:`~engine.definitions.targets.OperationOverride`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import BaseModel, ValidationError
+
+from engine.definitions.targets import OperationOverride
+
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One MP→HG operation; ``describe(op)`` renders it for ``hgsync ops NAME``."""
+
+    name: str
+    title: str
+    method: str
+    path: str
+    model: type[BaseModel] | None
+    certainty: str
+    idempotent: bool
+    pipeline: bool = True
+    description: str = ""
+    example: dict[str, Any] | None = None
+
+    @property
+    def path_params(self) -> tuple[str, ...]:
+        """The ``{names}`` in the path template, in order, each once."""
+        return tuple(dict.fromkeys(_PARAM.findall(self.path)))
+
+    def render_path(self, params: Mapping[str, object]) -> str:
+        """The path with each ``{name}`` replaced by ``str(params[name])``, URL-quoted (``/`` too)."""
+        wanted = self.path_params
+        missing = [name for name in wanted if name not in params]
+        extra = sorted(str(name) for name in params if name not in wanted)
+        empty = [n for n in wanted if n in params and (params[n] is None or str(params[n]) == "")]
+        issues = []
+        if missing:
+            issues.append(f"missing path parameter(s): {', '.join(missing)}")
+        if extra:
+            issues.append(f"unexpected path parameter(s): {', '.join(extra)}")
+        if empty:
+            issues.append(f"empty path parameter(s): {', '.join(empty)}")
+        if issues:
+            expected = ", ".join(wanted) or "none"
+            raise ValueError(f"{self.name} {self.path}: {'; '.join(issues)} (expected: {expected})")
+        return _PARAM.sub(lambda m: quote(str(params[m.group(1)]), safe=""), self.path)
+
+    def with_override(self, override: OperationOverride | None) -> Operation:
+        """This operation with the method and/or path an operator configured."""
+        if override is None or (override.method is None and override.path is None):
+            return self
+        return replace(
+            self,
+            method=override.method or self.method,
+            path=override.path or self.path,
+            certainty="config" if override.path else self.certainty,
+        )
+
+    def validate(self, body: object) -> list[str]:
+        """Problems with ``body``, one ``field.path: what is wrong`` line each; [] when valid."""
+        if self.model is None:
+            if body in (None, {}):
+                return []
+            return [f"body: {self.name} ({self.method}) takes no body"]
+        try:
+            self.model.model_validate(body)
+        except ValidationError as exc:
+            return [f"{_loc(err['loc'])}: {_message(err)}" for err in exc.errors()]
+        return []
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def _message(err: Mapping[str, Any]) -> str:
+    if err["type"] == "missing":
+        return "required"
+    if err["type"] == "extra_forbidden":
+        return "unknown field"
+    return str(err["msg"])
+
+
+class UnknownOperationError(KeyError, ValueError):
+    """An operation name that is not in the catalog; the message names the known ones."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

@@ -1,0 +1,129 @@
+"""The model of one ``pipelines/*.yaml`` file (its blocks, their rules and their docs)."""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+
+from engine.definitions.values import parse_every
+
+# what YAML may hold; validation turns it into seconds
+_EVERY_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^\s*\d+\s*[smhd]\s*$"},
+        {"type": "integer", "minimum": 1},
+        {"type": "null"},
+    ]
+}
+
+
+def _schedule_schema(schema: dict[str, Any]) -> None:
+    """A schedule may also be written as its cron expression alone."""
+    schema["anyOf"].insert(0, {"type": "string", "description": "a cron expression, e.g. '*/5 * * * *'"})
+
+
+class Schedule(BaseModel):
+    """When the daemon runs the pipeline: a cron expression or a fixed interval."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str | None = Field(None, description="five-field cron expression, e.g. '*/5 * * * *'")
+    every: Annotated[int | None, WithJsonSchema(_EVERY_SCHEMA)] = Field(
+        None, description="a fixed interval: 30s, 5m, 1h or 1d (or a number of seconds)"
+    )
+    timezone: str = Field("UTC", description="the time zone of the cron expression, e.g. Europe/Istanbul")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"cron": value}
+        return value
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _every(cls, value: Any) -> Any:
+        return None if value is None else parse_every(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use a name like UTC or Europe/Istanbul)"
+            ) from None
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from apscheduler.triggers.cron import CronTrigger
+
+        if len(value.split()) != 5:
+            raise ValueError(f"cron {value!r} must have five fields: minute hour day month weekday")
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"cron {value!r}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Schedule:
+        if (self.cron is None) == (self.every is None):
+            raise ValueError("give either cron or every, not both and not neither")
+        return self
+
+    def describe(self) -> str:
+        if self.every is not None:
+            return f"every {self.every}s"
+        return f"cron '{self.cron}' ({self.timezone})"
+
+
+class RequestMapping(BaseModel):
+    """How a row becomes a request: path parameters and a body whose leaves are Jinja templates.
+
+    A leaf that is one expression, ``"{{ row.quantity }}"``, keeps the value's type (numbers stay
+    numbers); a leaf with text around it renders to a string; other leaves are taken as written.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: dict[str, Any] = Field(default_factory=dict, description="the operation's path parameters")
+    body: Any = Field(None, description="the JSON body, as YAML; absent for operations without a body")
+
+
+class PipelineSpec(BaseModel):
+    """One pipelines/*.yaml file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str = Field("", description="what the pipeline is for, for people")
+    enabled: bool = Field(True, description="false: the daemon does not schedule it")
+    schedule: Schedule | None = Field(
+        None,
+        description="when the daemon runs it: a cron expression, {cron: ..., timezone: ...} or "
+        "{every: 5m}; absent: by hand only",
+        json_schema_extra=_schedule_schema,
+    )
+    source: dict[str, Any] = Field(
+        description="where rows come from: one of the source types, e.g. {sql: {...}}"
+    )
+    key: str = Field(description="a template giving each row's unique key, e.g. '{{ row.item_number }}'")
+    when: str | None = Field(
+        None, description="a Jinja expression; rows for which it is false are skipped, e.g. row.status == 'x'"
+    )
+    target: str | None = Field(
+        None, description="which of config's targets; may be left out when there is one"
+    )
+    operation: str = Field(description="the HG operation each row becomes; `hgsync ops` lists them")
+    mode: Literal["insert", "upsert"] = Field(
+        "insert",
+        description="insert: send each key once; upsert: send new keys and keys whose request changed",
+    )
+    request: RequestMapping = Field(default_factory=RequestMapping, description="the request of each row")

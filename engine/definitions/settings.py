@@ -1,0 +1,104 @@
+"""The model of ``config/hgsync.yaml``: the settings of one installation.
+
+Each block is a pydantic model with ``extra="forbid"``, so a misspelt key is an error that
+names the known ones; the field descriptions are the reference documentation
+(``hgsync schema config`` prints them as JSON Schema for editors).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from engine.definitions.targets import TargetSettings
+
+DEFAULT_STATE = "sqlite:///.hgsync/state.db"
+
+
+def check_db_url(value: str) -> str:
+    try:
+        url = make_url(value)
+    except ArgumentError as exc:
+        raise ValueError(
+            f"not a database URL like sqlite:///file.db or postgresql+psycopg://host/db ({exc})"
+        ) from None
+    try:
+        url.get_dialect()  # the database kind; its driver is imported only when connecting
+    except NoSuchModuleError:
+        raise ValueError(
+            f"unknown database kind {url.drivername!r} in {url.render_as_string()!r}; use e.g. "
+            "sqlite:///file.db, postgresql+psycopg://host/db or mysql+pymysql://host/db"
+        ) from None
+    return value
+
+
+DatabaseUrl = Annotated[str, AfterValidator(check_db_url)]
+
+
+def resolve_url(url: str, home: Path) -> str:
+    """A relative SQLite file path in ``url`` made absolute against ``home``."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            parsed = parsed.set(database=str((home / path).resolve()))
+            return parsed.render_as_string(hide_password=False)
+    return url
+
+
+class LoggingSettings(BaseModel):
+    """How log lines are written (to stderr)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="the least severe level written"
+    )
+    format: Literal["auto", "json", "console"] = Field(
+        "auto", description="json, console (readable), or auto: console on a terminal, json otherwise"
+    )
+
+
+class DaemonSettings(BaseModel):
+    """How `hgsync daemon` runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    http_host: str = Field("127.0.0.1", description="address of /healthz, /metrics and the status page")
+    http_port: int | None = Field(8790, ge=0, le=65535, description="port of the status server; null: none")
+    misfire_grace: float = Field(
+        300.0, ge=0, description="seconds after a missed run time within which the run still happens (once)"
+    )
+    stop_timeout: float = Field(
+        30.0, gt=0, description="seconds to let requests in flight finish after SIGTERM before stopping hard"
+    )
+
+
+class Settings(BaseModel):
+    """config/hgsync.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connections: dict[str, DatabaseUrl] = Field(
+        default_factory=dict,
+        description="named databases as SQLAlchemy URLs, e.g. sqlite:///demo/marketplace.db or "
+        "postgresql+psycopg://user@host/db; relative SQLite paths are relative to the project folder",
+    )
+    targets: dict[str, TargetSettings] = Field(
+        default_factory=dict, description="named HepsiGlobal APIs that pipelines send to"
+    )
+    state: str = Field(
+        DEFAULT_STATE,
+        description="the state store's SQLAlchemy URL: what was delivered, run history (SQLite or PostgreSQL)",
+    )
+    logging: LoggingSettings = Field(default_factory=LoggingSettings, description="log output")
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings, description="the scheduled daemon")
+
+    @field_validator("state")
+    @classmethod
+    def _state_url(cls, value: str) -> str:
+        return check_db_url(value)

@@ -1,0 +1,86 @@
+"""The `targets:` block of config/hgsync.yaml: one HepsiGlobal API endpoint and how to talk to it."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, WithJsonSchema, field_validator
+
+from engine.definitions.values import parse_rate
+
+
+class OperationOverride(BaseModel):
+    """A correction to the built-in operation catalog, for what the HG docs leave unknown."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = Field(
+        None, description="HTTP method to use instead of the catalog's"
+    )
+    path: str | None = Field(
+        None, description="path template to use instead of the catalog's, e.g. /v1/x/{order_number}"
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _path_starts_with_slash(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError("a path must start with '/'")
+        return value
+
+
+class Backoff(BaseModel):
+    """Exponential backoff with full jitter between attempts of one request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: float = Field(0.5, gt=0, description="seconds before the second attempt (doubles each time)")
+    max: float = Field(30.0, gt=0, description="the longest wait between two attempts, in seconds")
+
+
+class TargetSettings(BaseModel):
+    """One HepsiGlobal API (the real one, its QA host, or the built-in sandbox)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(description="e.g. https://api-qa.hepsiglobal.com or http://127.0.0.1:8765")
+    client_id: str = Field(description="OAuth client id; use ${env:HG_CLIENT_ID}")
+    client_secret: SecretStr = Field(description="OAuth client secret; use ${env:HG_CLIENT_SECRET}")
+    token_path: str = Field("/v1/auth/token", description="where tokens are issued")
+    rate_limit: Annotated[
+        float | None,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string"},
+                    {"type": "number", "exclusiveMinimum": 0},
+                    {"type": "null"},
+                ]
+            }
+        ),
+    ] = Field(20.0, description="requests a second at most, as '20/s', '600/m' or '1000/h'; null: no limit")
+    concurrency: int = Field(8, ge=1, le=256, description="requests in flight at once")
+    timeout: float = Field(30.0, gt=0, description="seconds to wait for one response")
+    max_attempts: int = Field(
+        5, ge=1, le=50, description="attempts of one request (429, 5xx, network errors) before giving up"
+    )
+    backoff: Backoff = Field(default_factory=Backoff, description="waits between attempts")
+    token_refresh_margin: float = Field(
+        60.0, ge=0, description="seconds before a token expires when a new one is fetched"
+    )
+    operations: dict[str, OperationOverride] = Field(
+        default_factory=dict, description="per-operation method or path corrections, by operation name"
+    )
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _parse_rate(cls, value: object) -> float | None:
+        return parse_rate(value)  # type: ignore[arg-type]
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"base_url {value!r} must start with http:// or https:// and a host")
+        return value.rstrip("/")

@@ -1,0 +1,302 @@
+"""Rows into requests: one sandboxed Jinja environment, strict about undefined names.
+
+A mapping (the pipeline's ``request`` block, its ``key`` and its ``when``) is compiled once
+per pipeline into :class:`Compiled` leaves. A leaf that is exactly one expression,
+``"{{ row.quantity }}"``, is evaluated as an expression and keeps its type; a leaf with text
+around its expressions renders to a string; a number, boolean or plain text leaf is taken as
+written. Row values are data handed to templates, never templates themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+
+from engine.mapping.filters import FILTERS
+
+ROW = "row"
+_ONE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\{\{|\}\}|\{%|\{#).)*)\}\}\s*$", re.S)
+
+
+class RowValues(dict):
+    """The ``row`` seen by templates: a dict whose missing columns fail with their name."""
+
+
+class ItemValues(dict):
+    """An element of a ``$each`` list seen by templates; missing fields fail with their name."""
+
+
+class _Undefined(StrictUndefined):
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:  # type: ignore[override]
+        if isinstance(self._undefined_obj, RowValues):
+            columns = ", ".join(sorted(self._undefined_obj)) or "none"
+            return f"row has no column {self._undefined_name!r} (columns: {columns})"
+        if isinstance(self._undefined_obj, ItemValues):
+            fields = ", ".join(sorted(self._undefined_obj)) or "none"
+            return f"the element has no field {self._undefined_name!r} (fields: {fields})"
+        return super()._undefined_message
+
+
+class _Environment(SandboxedEnvironment):
+    """Reads ``row.items`` as the column ``items``, not as the dict method of that name."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, RowValues | ItemValues):
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+def _no_null(value: Any) -> Any:
+    """Text templates refuse a NULL: ``"{{ row.order_number }}_{{ row.sku }}"`` with no sku would
+    otherwise become ``1001_None``, a wrong key or item number that looks plausible."""
+    if value is None:
+        raise RenderError("a value in this text is NULL; write `{{ row.x or '' }}` if empty text is right")
+    return value
+
+
+def make_environment() -> SandboxedEnvironment:
+    env = _Environment(undefined=_Undefined, autoescape=False, keep_trailing_newline=False, finalize=_no_null)
+    env.filters.update(FILTERS)
+    return env
+
+
+ENV = make_environment()
+
+
+class RenderError(ValueError):
+    """A template failed for one row; the message says why, in an operator's words."""
+
+
+def json_value(value: Any, where: str = "") -> Any:
+    """``value`` as something JSON can carry: Decimals become numbers (whole ones ints),
+    date-times ISO text; containers are converted all the way down."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise RenderError(f"{where or 'value'} is not a finite number")
+        return value
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise RenderError(f"{where or 'value'} is not a finite number")
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): json_value(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, StrictUndefined):
+        value._fail_with_undefined_error()
+    raise RenderError(f"{where or 'value'}: a {type(value).__name__} cannot be sent as JSON")
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One compiled template leaf."""
+
+    source: Any  # the leaf as written
+    kind: str  # "expression" | "text" | "literal"
+    run: Callable[[dict[str, Any]], Any] | None
+    ast: nodes.Template | None
+
+    def render(self, context: dict[str, Any]) -> Any:
+        if self.run is None:
+            return self.source
+        try:
+            value = self.run(context)
+            if isinstance(value, StrictUndefined):
+                value._fail_with_undefined_error()
+            return value
+        except RenderError:
+            raise
+        except UndefinedError as exc:
+            raise RenderError(str(exc)) from None
+        except SecurityError as exc:
+            raise RenderError(f"not allowed in templates: {exc}") from None
+        except (TemplateError, ValueError, TypeError, ArithmeticError) as exc:
+            reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            raise RenderError(reason) from None
+
+
+def compile_leaf(value: Any, *, expression: bool = False) -> Leaf:
+    """Compile one leaf. ``expression=True`` reads bare text as an expression (``when``).
+    Raises TemplateSyntaxError."""
+    if not isinstance(value, str):
+        return Leaf(value, "literal", None, None)
+    match = _ONE_EXPRESSION.match(value)
+    if expression and not match:
+        source = value
+    elif match:
+        source = match.group("expr")
+    else:
+        source = None
+    if source is not None:
+        ast = ENV.parse("{{ " + source.strip() + " }}")
+        compiled = ENV.compile_expression(source.strip(), undefined_to_none=False)
+        return Leaf(value, "expression", lambda ctx: compiled(**ctx), ast)
+    if "{{" in value or "{%" in value or "{#" in value:
+        ast = ENV.parse(value)
+        template = ENV.from_string(value)
+        return Leaf(value, "text", lambda ctx: template.render(**ctx), ast)
+    return Leaf(value, "literal", None, None)
+
+
+def columns_used(ast: nodes.Template) -> tuple[set[str], set[str]]:
+    """(columns read as ``row.x`` or ``row['x']``, other free names) of a parsed template."""
+    columns: set[str] = set()
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if isinstance(target, nodes.Name) and target.name == ROW:
+            if isinstance(node, nodes.Getattr):
+                columns.add(node.attr)
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                columns.add(node.arg.value)
+    names = meta.find_undeclared_variables(ast) - {ROW}
+    return columns, names
+
+
+EACH, AS, MAP = "$each", "$as", "$map"
+DEFAULT_AS = "item"
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Each:
+    """A list built from a list: ``{$each: "{{ row.items | from_json }}", $as: item, $map: {...}}``
+    renders ``$map`` once per element, with the element as ``item`` (or the ``$as`` name)."""
+
+    items: Leaf
+    name: str
+    template: Any
+
+
+def _is_each(value: Any) -> bool:
+    return isinstance(value, dict) and EACH in value
+
+
+def each_problems(value: Any, loc: Loc = ()) -> list[tuple[Loc, str]]:
+    """What is wrong with the ``$each`` blocks in a YAML structure."""
+    found: list[tuple[Loc, str]] = []
+    if _is_each(value):
+        unknown = sorted(set(value) - {EACH, AS, MAP})
+        for key in unknown:
+            found.append(((*loc, key), f"unknown key {key!r} in a $each block (known: $each, $as, $map)"))
+        name = value.get(AS, DEFAULT_AS)
+        if not isinstance(name, str) or not _NAME.match(name) or name == ROW:
+            found.append(((*loc, AS), f"$as must be a plain name other than {ROW!r}, e.g. item"))
+        if MAP not in value:
+            found.append((loc, "a $each block needs $map: the shape of each element"))
+        found.extend(each_problems(value.get(MAP), (*loc, MAP)))
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            found.extend(each_problems(v, (*loc, k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found.extend(each_problems(v, (*loc, i)))
+    return found
+
+
+def walk(
+    value: Any, loc: Loc = (), scope: frozenset[str] = frozenset()
+) -> Iterator[tuple[Loc, Any, frozenset[str]]]:
+    """Every leaf of a YAML structure (raw or compiled) with its location and the loop names
+    visible there."""
+    if isinstance(value, Each):
+        yield (*loc, EACH), value.items, scope
+        yield from walk(value.template, (*loc, MAP), scope | {value.name})
+    elif _is_each(value):
+        yield (*loc, EACH), value[EACH], scope
+        yield from walk(value.get(MAP), (*loc, MAP), scope | {str(value.get(AS, DEFAULT_AS))})
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from walk(v, (*loc, k), scope)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from walk(v, (*loc, i), scope)
+    else:
+        yield loc, value, scope
+
+
+@dataclass(frozen=True)
+class Structure:
+    """A compiled YAML structure (dicts, lists, ``$each`` blocks) whose leaves are :class:`Leaf`."""
+
+    shape: Any
+
+    @classmethod
+    def compile(cls, value: Any) -> Structure:
+        def build(v: Any) -> Any:
+            if _is_each(v):
+                return Each(compile_leaf(v[EACH]), str(v.get(AS, DEFAULT_AS)), build(v.get(MAP)))
+            if isinstance(v, dict):
+                return {k: build(x) for k, x in v.items()}
+            if isinstance(v, list):
+                return [build(x) for x in v]
+            return compile_leaf(v)
+
+        return cls(build(value))
+
+    def render(self, context: dict[str, Any]) -> Any:
+        return _fill(self.shape, context, "")
+
+
+def _fill(shape: Any, context: dict[str, Any], where: str) -> Any:
+    if isinstance(shape, dict):
+        return {k: _fill(x, context, f"{where}.{k}" if where else k) for k, x in shape.items()}
+    if isinstance(shape, list):
+        return [_fill(x, context, f"{where}[{i}]") for i, x in enumerate(shape)]
+    if isinstance(shape, Each):
+        elements = _render_leaf(shape.items, context, where)
+        if elements is None:
+            return []
+        if not isinstance(elements, list | tuple):
+            raise RenderError(f"{where}: $each needs a list, got {type(elements).__name__}")
+        return [
+            _fill(
+                shape.template,
+                {**context, shape.name: ItemValues(e) if isinstance(e, dict) else e},
+                f"{where}[{i}]",
+            )
+            for i, e in enumerate(elements)
+        ]
+    return json_value(_render_leaf(shape, context, where), where)
+
+
+def _render_leaf(leaf: Leaf, context: dict[str, Any], where: str) -> Any:
+    try:
+        return leaf.render(context)
+    except RenderError as exc:
+        raise RenderError(f"{where}: {exc}" if where else str(exc)) from None
+
+
+__all__ = [
+    "ENV",
+    "Leaf",
+    "RenderError",
+    "RowValues",
+    "Each",
+    "ItemValues",
+    "Structure",
+    "each_problems",
+    "TemplateSyntaxError",
+    "columns_used",
+    "compile_leaf",
+    "json_value",
+    "walk",
+]

@@ -1,0 +1,155 @@
+"""The first half of a run: read the source, render each row, and decide what to send.
+
+Nothing here sends anything or writes to the state store; ``hgsync plan`` is this half
+alone, ``hgsync run`` is this half followed by :mod:`engine.outbound.deliver`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from connectors.sources.base import CursorRead, Row, SourceConnector
+from engine.definitions.pipeline import Pipeline
+from engine.errors import Interrupted
+from engine.mapping.render import RenderError, RowValues
+from engine.outbound.cursor import encode as encode_cursor
+from engine.outbound.diff import SEND, canonical, changes, classify, fingerprint
+from engine.outbound.spool import Spool, SpoolRow
+from engine.store import StateStore
+
+CHUNK = 500
+VERDICTS = ("new", "changed", "unchanged", "retry", "rejected", "filtered", "error", "superseded")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One row after rendering: a request to diff, a row error, or filtered out by ``when``."""
+
+    row: Row
+    key: str | None = None
+    params: dict[str, str] | None = None
+    body: Any = None
+    path: str | None = None
+    error: str | None = None
+    filtered: bool = False
+
+    def request(self, method: str) -> dict[str, Any]:
+        return {"method": method, "path": self.path, "params": self.params, "body": self.body}
+
+
+def render_row(pipeline: Pipeline, row: Row) -> Rendered:
+    if row.error is not None:
+        return Rendered(row, error=row.error)
+    context = {"row": RowValues(row.values)}
+    key = None
+    try:
+        if pipeline.when is not None and not pipeline.when.render(context):
+            return Rendered(row, filtered=True)
+        key = _text(pipeline.key.render(context), "key")
+        params = {
+            name: _text(value, f"request.path.{name}")
+            for name, value in pipeline.path.render(context).items()
+        }
+        body = pipeline.body.render(context) if pipeline.body is not None else None
+    except RenderError as exc:
+        where = "" if key is not None or str(exc).startswith(("key", "request")) else "key: "
+        return Rendered(row, key=key, error=f"{where}{exc}")
+    operation = pipeline.operation
+    problems = operation.validate(body) if operation.model is not None else []
+    if problems:
+        listed = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        return Rendered(row, key=key, error=f"request.body does not fit {operation.name}: {listed}")
+    return Rendered(row, key=key, params=params, body=body, path=operation.render_path(params))
+
+
+def _text(value: Any, where: str) -> str:
+    text = "" if value is None else str(value).strip()
+    if not text:
+        raise RenderError(f"{where} is empty")
+    return text
+
+
+def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+@dataclass
+class Plan:
+    """What a run would do, with the spool holding every row."""
+
+    pipeline: Pipeline
+    spool: Spool
+    counts: Counter[str] = field(default_factory=Counter)
+    read: int = 0
+    cursor: Any = None  # the highest cursor value read, for incremental sources
+    since: CursorRead | None = None  # the incremental read that was made, if any
+    source: SourceConnector | None = None  # what was read
+
+    @property
+    def to_send(self) -> int:
+        return sum(self.counts[v] for v in SEND)
+
+    def sample(self, limit: int = 3) -> list[SpoolRow]:
+        return self.spool.sample(SEND, limit)
+
+    def describe_changes(self, row: SpoolRow) -> list[str]:
+        if row.previous is None or row.request is None:
+            return []
+        old = {"path": row.previous.get("params"), "body": row.previous.get("body")}
+        return changes(old, {"path": row.request.get("params"), "body": row.request.get("body")})
+
+
+def build_plan(
+    pipeline: Pipeline,
+    source: SourceConnector,
+    state: StateStore,
+    spool: Spool,
+    *,
+    retry_failed: bool = False,
+    cursor: CursorRead | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> Plan:
+    """Read ``source``, render every row into ``spool`` and classify it against ``state``."""
+    plan = Plan(pipeline, spool, source=source, since=cursor)
+    method = pipeline.operation.method
+    name = pipeline.operation.name
+    for chunk in _chunks(source.read(cursor), CHUNK):
+        if stop is not None and stop():
+            raise Interrupted("stopped while reading the source; nothing was sent")
+        rendered = [render_row(pipeline, row) for row in chunk]
+        keys = [r.key for r in rendered if r.key is not None and r.error is None]
+        known = state.lookup(pipeline.name, keys, with_request=pipeline.spec.mode == "upsert") if keys else {}
+        records = []
+        for item in rendered:
+            origin = item.row.origin
+            mark = None
+            if cursor is not None:
+                value = item.row.values.get(cursor.column)
+                if value is not None:
+                    mark = encode_cursor(value)
+                    if plan.cursor is None or value > plan.cursor:
+                        plan.cursor = value
+            base = (item.key, origin.rank, origin.batch, str(origin))
+            if item.filtered:
+                records.append((*base, "filtered", None, None, None, None, mark))
+            elif item.error is not None:
+                records.append((*base, "error", None, None, None, item.error, mark))
+            else:
+                fp = fingerprint(name, item.params or {}, item.body)
+                state_row = known.get(item.key)  # type: ignore[arg-type]
+                verdict = classify(pipeline.spec.mode, state_row, fp, retry_failed=retry_failed)
+                previous = state_row.request if (verdict == "changed" and state_row is not None) else None
+                reason = state_row.last_error if verdict in ("retry", "rejected") and state_row else None
+                request = canonical(item.request(method))
+                records.append((*base, verdict, fp, request, previous, reason, mark))
+        spool.add(records)
+        plan.read += len(chunk)
+    spool.settle_duplicates()
+    plan.counts = spool.counts()
+    return plan

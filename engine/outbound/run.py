@@ -1,0 +1,273 @@
+"""One run of one pipeline, from source to summary: lock, plan, deliver, record.
+
+``plan_pipeline`` is the dry half (``hgsync plan``); ``run_pipeline`` does it for real and
+returns a :class:`RunResult` whose ``exit_code`` the CLI uses: 0 when every row was
+delivered or unchanged, 1 when some rows failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from connectors.hepsiglobal.client import HGClient
+from connectors.sources.base import CursorRead, SourceConnector
+from engine.definitions.loader import Project
+from engine.definitions.pipeline import Pipeline, check_columns
+from engine.definitions.values import parse_lookback
+from engine.errors import ConfigError, Interrupted
+from engine.logging import get_logger
+from engine.outbound import cursor
+from engine.outbound.deliver import Outcome, Sender, deliver
+from engine.outbound.plan import Plan, build_plan
+from engine.outbound.spool import Spool, SpoolRow
+from engine.store import StateStore
+
+log = get_logger("hgsync.run")
+ROW_ERRORS_LOGGED = 100
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    pipeline: str
+    status: str  # ok | failed | interrupted
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)  # a sample of row errors
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status == "ok" else 1
+
+
+def _lock_name(pipeline: str) -> str:
+    return f"pipeline:{pipeline}"
+
+
+@contextmanager
+def _opened(project: Project, pipeline: Pipeline, state: StateStore) -> Iterator[SourceConnector]:
+    """The pipeline's source, its columns checked against the templates, closed afterwards."""
+    assert project.settings is not None
+    source = pipeline.make_source(project.settings, project.home, state)
+    try:
+        columns = source.columns()
+        if columns is not None and (problems := check_columns(pipeline, columns)):
+            raise ConfigError(problems)
+        yield source
+    finally:
+        source.close()
+
+
+def _cursor_read(pipeline: Pipeline, source: SourceConnector, state: StateStore) -> CursorRead | None:
+    """The incremental read to make: from the saved cursor minus the look-back (all rows the first time)."""
+    incremental = source.incremental
+    if incremental is None:
+        return None
+    saved = state.get_cursor(pipeline.name)
+    if saved is None:
+        return CursorRead(incremental.column, None)
+    column, text = saved
+    if column != incremental.column:
+        log.warning("cursor_column_changed", saved=column, now=incremental.column, action="reading every row")
+        return CursorRead(incremental.column, None)
+    try:
+        since = cursor.rewind(cursor.decode(text), parse_lookback(incremental.lookback))
+    except ValueError as exc:
+        raise ConfigError(f"{pipeline.file}: source cursor: {exc}") from None
+    log.info("incremental_read", column=column, since=str(since))
+    return CursorRead(incremental.column, since)
+
+
+def _advance_cursor(plan: Plan, state: StateStore, run_id: str) -> None:
+    """Save the cursor once every outcome is recorded: the highest value read, but never past
+    a row that failed for a reason worth retrying (the next run must read it again)."""
+    if plan.since is None or plan.cursor is None:
+        return
+    pending = [cursor.decode(text) for text in plan.spool.unfinished_cursors()]
+    value = min(pending) if pending else plan.cursor
+    state.save_cursor(plan.pipeline.name, plan.since.column, cursor.encode(value), run_id)
+
+
+@contextmanager
+def plan_pipeline(
+    project: Project, name: str, state: StateStore, *, retry_failed: bool = False
+) -> Iterator[Plan]:
+    """What a run would send, without sending or recording anything."""
+    pipeline = project.pipeline(name)
+    with (
+        structlog.contextvars.bound_contextvars(pipeline=pipeline.name),
+        _opened(project, pipeline, state) as source,
+        Spool() as spool,
+    ):
+        since = _cursor_read(pipeline, source, state)
+        yield build_plan(pipeline, source, state, spool, retry_failed=retry_failed, cursor=since)
+
+
+def summarize(plan: Plan, sent: Counter[str]) -> dict[str, int]:
+    counts = {
+        "read": plan.read,
+        **{
+            k: plan.counts.get(k, 0)
+            for k in ("new", "changed", "unchanged", "retry", "rejected", "filtered", "error", "superseded")
+        },
+    }
+    counts["sent"] = sum(sent[k] for k in ("delivered", "rejected", "failed"))
+    counts["delivered"] = sent["delivered"]
+    counts["send_rejected"] = sent["rejected"]
+    counts["send_failed"] = sent["failed"]
+    counts["unsent"] = sent["unsent"]
+    return counts
+
+
+async def run_pipeline(
+    project: Project,
+    name: str,
+    state: StateStore,
+    *,
+    retry_failed: bool = False,
+    trigger: str = "cli",
+    stop: asyncio.Event | None = None,
+    client: Sender | None = None,
+    on_planned: Callable[[Plan], None] | None = None,
+    on_outcome: Callable[[SpoolRow, Outcome], None] | None = None,
+) -> RunResult:
+    """Run one pipeline: take its lock, plan, send, and record the run.
+
+    ``stop`` set: no new request is started (requests on the wire finish) and the run ends
+    ``interrupted``. ``client``: a shared HG client (the daemon's, which keeps its token and
+    rate limit across runs); by default the run opens its own.
+    """
+    pipeline = project.pipeline(name)
+    assert project.settings is not None
+    run_id = new_run_id()
+    lock = _lock_name(pipeline.name)
+    state.acquire(lock, owner=f"hgsync {trigger} run {run_id}")
+    try:
+        abandoned = state.close_abandoned_runs(pipeline.name)
+        with structlog.contextvars.bound_contextvars(pipeline=pipeline.name, run_id=run_id):
+            if abandoned:
+                log.warning("abandoned_runs_closed", runs=abandoned)
+            state.start_run(run_id, pipeline.name, trigger)
+            log.info(
+                "run_started", operation=pipeline.operation.name, mode=pipeline.spec.mode, trigger=trigger
+            )
+            context = _RunContext(project, pipeline, state, run_id, lock, stop or asyncio.Event())
+            try:
+                result = await context.run(retry_failed, client, on_planned, on_outcome)
+            except (Interrupted, asyncio.CancelledError, KeyboardInterrupt) as exc:
+                state.finish_run(
+                    run_id,
+                    "interrupted",
+                    {},
+                    "stopped before the plan was complete" if isinstance(exc, Interrupted) else "stopped",
+                )
+                log.warning("run_finished", status="interrupted")
+                raise
+            except BaseException as exc:
+                state.finish_run(run_id, "error", {}, f"{type(exc).__name__}: {exc}")
+                log.error("run_finished", status="error", error=f"{type(exc).__name__}: {exc}")
+                raise
+            state.finish_run(run_id, result.status, result.counts)
+            log.info("run_finished", status=result.status, **result.counts)
+            return result
+    finally:
+        state.release(lock)
+
+
+@dataclass
+class _RunContext:
+    project: Project
+    pipeline: Pipeline
+    state: StateStore
+    run_id: str
+    lock: str
+    stop: asyncio.Event
+
+    async def run(
+        self,
+        retry_failed: bool,
+        client: Sender | None,
+        on_planned: Callable[[Plan], None] | None,
+        on_outcome: Callable[[SpoolRow, Outcome], None] | None,
+    ) -> RunResult:
+        assert self.project.settings is not None
+        pipeline, state = self.pipeline, self.state
+        target = self.project.settings.targets[pipeline.target]
+        with _opened(self.project, pipeline, state) as source, Spool() as spool:
+            since = _cursor_read(pipeline, source, state)
+            # reading and rendering is blocking work: keep it off the event loop
+            plan = await asyncio.to_thread(
+                build_plan,
+                pipeline,
+                source,
+                state,
+                spool,
+                retry_failed=retry_failed,
+                cursor=since,
+                stop=self.stop.is_set,
+            )
+            errors = self._report_plan(plan)
+            if on_planned is not None:
+                on_planned(plan)
+            sent: Counter[str] = Counter()
+            if plan.to_send and not self.stop.is_set():
+                async with AsyncExitStack() as stack:
+                    sender = (
+                        client if client is not None else await stack.enter_async_context(HGClient(target))
+                    )
+                    sent = await deliver(
+                        plan,
+                        client=sender,
+                        state=state,
+                        run_id=self.run_id,
+                        workers=target.concurrency,
+                        stop=self.stop,
+                        on_outcome=on_outcome,
+                        lock=self.lock,
+                    )
+            else:
+                sent["unsent"] = plan.to_send
+            counts = summarize(plan, sent)
+            await asyncio.to_thread(
+                source.finish,
+                spool.batches(),
+                complete=not counts["unsent"],
+                errors=list(spool.undeliverable()),
+            )
+            if not counts["unsent"]:
+                _advance_cursor(plan, state, self.run_id)
+        failed = counts["error"] + counts["rejected"] + counts["send_rejected"] + counts["send_failed"]
+        status = "interrupted" if counts["unsent"] else ("failed" if failed else "ok")
+        sample = [{"key": e.key, "origin": e.origin, "reason": e.reason} for e in errors[:10]]
+        return RunResult(self.run_id, pipeline.name, status, counts, sample)
+
+    def _report_plan(self, plan: Plan) -> list[SpoolRow]:
+        """Record and log the row errors and what the plan holds."""
+        errors = list(plan.spool.errors())
+        self.state.record_row_errors(
+            self.run_id, self.pipeline.name, [(e.key, e.origin, e.reason or "") for e in errors]
+        )
+        for error in errors[:ROW_ERRORS_LOGGED]:
+            log.warning("row_error", key=error.key, origin=error.origin, reason=error.reason)
+        if len(errors) > ROW_ERRORS_LOGGED:
+            log.warning("row_errors_truncated", shown=ROW_ERRORS_LOGGED, total=len(errors))
+        if plan.counts.get("rejected"):
+            log.info(
+                "rejected_keys_skipped",
+                count=plan.counts["rejected"],
+                hint="use --retry-failed to send them again",
+            )
+        log.info("run_planned", read=plan.read, to_send=plan.to_send, **dict(plan.counts))
+        return errors

@@ -1,0 +1,187 @@
+"""The plan of one run, on disk: every row read, what it rendered to, and what to do with it.
+
+A run first reads the whole source into the spool (a temporary SQLite file) and only then
+sends. That keeps memory flat however large the source, lets duplicate keys be found before
+anything is sent (so *every* row sharing a key is held back, not just the later ones), lets
+a newer CSV file win over an older one, and makes ``plan`` exactly the first half of ``run``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE rows (
+    seq INTEGER PRIMARY KEY,
+    key TEXT,
+    rank INTEGER NOT NULL DEFAULT 0,
+    batch TEXT,
+    origin TEXT NOT NULL,
+    verdict TEXT NOT NULL,      -- new changed unchanged retry rejected filtered error superseded
+    fingerprint TEXT,
+    request TEXT,               -- JSON: {"method", "path", "params", "body"}
+    previous TEXT,              -- JSON of the last delivered request, for changed keys
+    reason TEXT,
+    cursor TEXT,                -- the row's cursor value (engine.outbound.cursor.encode), incremental reads only
+    outcome TEXT                -- delivered rejected failed, once sent
+)
+"""
+
+
+@dataclass(frozen=True)
+class SpoolRow:
+    seq: int
+    key: str | None
+    origin: str
+    batch: str | None
+    verdict: str
+    fingerprint: str | None
+    request: dict[str, Any] | None
+    previous: dict[str, Any] | None
+    reason: str | None
+
+
+class Spool:
+    """A temporary SQLite file holding one run's rows; deleted on close."""
+
+    def __init__(self, folder: Path | None = None):
+        self._dir = tempfile.TemporaryDirectory(prefix="hgsync-spool-", dir=folder)
+        # planned in a worker thread, sent from the event loop: one user at a time, never both
+        self.db = sqlite3.connect(
+            Path(self._dir.name) / "spool.db", isolation_level=None, check_same_thread=False
+        )
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute(_SCHEMA)
+        self._indexed = False
+
+    def close(self) -> None:
+        self.db.close()
+        self._dir.cleanup()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def add(self, rows: list[tuple[Any, ...]]) -> None:
+        """(key, rank, batch, origin, verdict, fingerprint, request, previous, reason, cursor) tuples."""
+        self.db.execute("BEGIN")
+        self.db.executemany(
+            "INSERT INTO rows (key, rank, batch, origin, verdict, fingerprint, request, previous, reason, cursor)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        self.db.execute("COMMIT")
+
+    def settle_duplicates(self) -> int:
+        """Rows sharing a key: those from an older batch than the newest holding the key are
+        ``superseded``; two or more in that newest batch are all errors. Returns the errors."""
+        if not self._indexed:
+            self.db.execute("CREATE INDEX rows_key ON rows (key, rank)")
+            self._indexed = True
+        self.db.execute("BEGIN")
+        self.db.execute(
+            "CREATE TEMP TABLE dup AS SELECT key, MAX(rank) AS top FROM rows"
+            " WHERE key IS NOT NULL GROUP BY key HAVING COUNT(*) > 1"
+        )
+        self.db.execute(
+            "UPDATE rows SET verdict = 'superseded', reason = 'a newer batch has the same key'"
+            " WHERE seq IN (SELECT r.seq FROM rows r JOIN dup d ON r.key = d.key AND r.rank < d.top)"
+        )
+        clashing = self.db.execute(
+            "SELECT r.seq, r.key, r.origin FROM rows r JOIN dup d ON r.key = d.key AND r.rank = d.top"
+            " WHERE (SELECT COUNT(*) FROM rows o WHERE o.key = r.key AND o.rank = d.top) > 1 ORDER BY r.key, r.seq"
+        ).fetchall()
+        by_key: dict[str, list[tuple[int, str]]] = {}
+        for seq, key, origin in clashing:
+            by_key.setdefault(key, []).append((seq, origin))
+        updates = []
+        for key, members in by_key.items():
+            for seq, _origin in members:
+                others = [o for s, o in members if s != seq]
+                shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+                updates.append((f"duplicate key {key!r}: also at {shown}", seq))
+        self.db.executemany("UPDATE rows SET verdict = 'error', reason = ? WHERE seq = ?", updates)
+        self.db.execute("DROP TABLE dup")
+        self.db.execute("COMMIT")
+        return len(updates)
+
+    def counts(self) -> Counter[str]:
+        return Counter(
+            dict(self.db.execute("SELECT verdict, COUNT(*) FROM rows GROUP BY verdict").fetchall())
+        )
+
+    def _rows(self, where: str, params: tuple[Any, ...] = (), limit: int | None = None) -> list[SpoolRow]:
+        sql = (
+            "SELECT seq, key, origin, batch, verdict, fingerprint, request, previous, reason FROM rows"
+            f" WHERE {where} ORDER BY seq"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [
+            SpoolRow(seq, key, origin, batch, verdict, fp, _load(request), _load(previous), reason)
+            for seq, key, origin, batch, verdict, fp, request, previous, reason in self.db.execute(
+                sql, params
+            )
+        ]
+
+    def to_send(self, page: int = 500) -> Iterator[SpoolRow]:
+        """Rows to send, in the order they were read, a page at a time."""
+        last = 0
+        while True:
+            rows = self._rows("seq > ? AND verdict IN ('new', 'changed', 'retry')", (last,), page)
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].seq
+
+    def sample(self, verdicts: tuple[str, ...], limit: int) -> list[SpoolRow]:
+        marks = ", ".join("?" for _ in verdicts)
+        return self._rows(f"verdict IN ({marks})", verdicts, limit)
+
+    def errors(self) -> Iterator[SpoolRow]:
+        yield from self._rows("verdict = 'error'")
+
+    def set_outcome(self, seq: int, outcome: str, reason: str | None = None) -> None:
+        self.db.execute(
+            "UPDATE rows SET outcome = ?, reason = COALESCE(?, reason) WHERE seq = ?", (outcome, reason, seq)
+        )
+
+    def undeliverable(self) -> Iterator[tuple[str, str, str]]:
+        """(batch, origin, reason) of batch rows that cannot be delivered: row errors, and
+        requests HG rejected in this run or before."""
+        query = (
+            "SELECT batch, origin, COALESCE(reason, '') FROM rows WHERE batch IS NOT NULL"
+            " AND COALESCE(outcome, verdict) IN ('error', 'rejected') ORDER BY seq"
+        )
+        yield from self.db.execute(query)
+
+    def unfinished_cursors(self) -> Iterator[str]:
+        """Cursor values of rows whose request failed for a reason worth retrying, or was not sent."""
+        query = (
+            "SELECT cursor FROM rows WHERE cursor IS NOT NULL AND (outcome = 'failed'"
+            " OR (outcome IS NULL AND verdict IN ('new', 'changed', 'retry')))"
+        )
+        for (value,) in self.db.execute(query):
+            yield value
+
+    def batches(self) -> dict[str, Counter[str]]:
+        """Per batch (CSV file): how its rows ended, by verdict or outcome."""
+        result: dict[str, Counter[str]] = {}
+        query = "SELECT batch, COALESCE(outcome, verdict), COUNT(*) FROM rows WHERE batch IS NOT NULL GROUP BY 1, 2"
+        for batch, state, count in self.db.execute(query):
+            result.setdefault(batch, Counter())[state] = count
+        return result
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)

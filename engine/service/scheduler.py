@@ -1,0 +1,324 @@
+"""`hgsync daemon`: every pipeline on its schedule, for months, while ops edit the files.
+
+- APScheduler runs each scheduled pipeline (cron in its time zone, or a fixed interval).
+  ``max_instances=1``: a run that comes due while the last one is still going is skipped
+  and logged (``run_skipped``). Runs missed while the daemon was down are coalesced into
+  one run at start, if the missed time is within ``daemon.misfire_grace`` seconds.
+- One daemon per state store: the ``daemon`` lock in the store; a second daemon refuses to
+  start and says which process holds it. Each run also takes its pipeline's lock, so a
+  one-off ``hgsync run`` never runs beside the daemon.
+- Live edits: the files are polled; a valid change applies from the next run, a broken one
+  is logged and shown on the status page while the last good version keeps running.
+- SIGTERM/SIGINT: no new run starts, requests in flight finish (up to
+  ``daemon.stop_timeout``), outcomes are committed, exit 0. A second signal stops at once;
+  requests then on the wire stay marked ``sending`` and are sent again by the next run.
+- A pipeline whose database is down or whose target keeps failing is logged and tried on
+  its next schedule; the others run on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from connectors.hepsiglobal.client import AuthenticationError, HGClient
+from engine import signals
+from engine.definitions.pipeline import Pipeline
+from engine.definitions.pipeline_model import Schedule
+from engine.definitions.settings import resolve_url
+from engine.definitions.targets import TargetSettings
+from engine.errors import ConfigError, HgsyncError, Interrupted, LockedError
+from engine.logging import get_logger
+from engine.outbound.run import run_pipeline
+from engine.service.daemon_status import DaemonStatus
+from engine.service.live import LiveProject
+from engine.store import StateStore
+
+log = get_logger("hgsync.daemon")
+DAEMON_LOCK = "daemon"
+HEARTBEAT = 30.0
+
+
+def make_trigger(schedule: Schedule) -> Any:
+    if schedule.every is not None:
+        return IntervalTrigger(seconds=schedule.every, timezone=UTC)
+    return CronTrigger.from_crontab(schedule.cron, timezone=schedule.timezone)
+
+
+def missed_since(schedule: Schedule, last_run: datetime, now: datetime) -> datetime | None:
+    """The first time the schedule came due after ``last_run``, if that is already past."""
+    if schedule.every is not None:
+        due = last_run + timedelta(seconds=schedule.every)
+    else:
+        due = make_trigger(schedule).get_next_fire_time(None, last_run + timedelta(seconds=1))
+    return due if due is not None and due <= now else None
+
+
+class ClientPool:
+    """One HG client per target, shared by runs: its token, rate limit and concurrency hold
+    across pipelines. A target whose settings changed gets a new client; old ones close at the end."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str, tuple[TargetSettings, HGClient]] = {}
+        self._retired: list[HGClient] = []
+
+    async def get(self, name: str, settings: TargetSettings) -> HGClient:
+        held = self._clients.get(name)
+        if held is not None and held[0] == settings:
+            return held[1]
+        if held is not None:
+            self._retired.append(held[1])
+        client = await HGClient(settings).__aenter__()
+        self._clients[name] = (settings, client)
+        return client
+
+    def discard(self, name: str) -> None:
+        """Forget a target's client (its credentials were refused): the next run asks again."""
+        held = self._clients.pop(name, None)
+        if held is not None:
+            self._retired.append(held[1])
+
+    async def close(self) -> None:
+        for client in [*self._retired, *(c for _, c in self._clients.values())]:
+            await client.__aexit__(None, None, None)
+        self._clients.clear()
+        self._retired.clear()
+
+
+class Daemon:
+    def __init__(self, home: Path, *, http_port: int | None = None, reload_interval: float = 1.0):
+        self.home = home
+        self.live = LiveProject(home)
+        self.reload_interval = reload_interval
+        self.http_port = http_port
+        self.stop = asyncio.Event()  # set by the first signal: start nothing new
+        self.tasks: dict[str, asyncio.Task[Any]] = {}
+        self.scheduled: dict[str, Schedule] = {}
+        self.clients = ClientPool()
+        self.scheduler: AsyncIOScheduler | None = None
+        self.state: StateStore | None = None
+        self.status: DaemonStatus | None = None
+        self._hard_stop = asyncio.Event()
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        self.live.reload()
+        settings = self.live.settings
+        if settings is None:
+            raise ConfigError(self.live.config_problems)
+        self.state = StateStore(resolve_url(settings.state, self.home))
+        try:
+            self.state.acquire(DAEMON_LOCK, owner="hgsync daemon")
+        except LockedError as exc:
+            self.state.close()
+            raise LockedError(f"another daemon runs on this state store: {exc}") from None
+        server = None
+        try:
+            self.status = DaemonStatus(self.live, self.state, self._next_run)
+            port = self.http_port if self.http_port is not None else settings.daemon.http_port
+            if port is not None:
+                from engine.service.status_server import StatusServer
+
+                server = StatusServer(settings.daemon.http_host, port, self.status.snapshot).start()
+                log.info("status_server_started", url=server.url)
+            signals.install(self._stop_cleanly, self._stop_now)
+            self.scheduler = AsyncIOScheduler(timezone=UTC)
+            self.scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
+            self.scheduler.start()
+            self._apply_schedules(catch_up=True)
+            log.info("daemon_started", pipelines=sorted(self.scheduled), home=str(self.home))
+            background = [asyncio.create_task(self._watch()), asyncio.create_task(self._heartbeat())]
+            await self.stop.wait()
+            await self._shutdown((self.live.settings or settings).daemon.stop_timeout)
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+        finally:
+            if server is not None:
+                server.stop()
+            await self.clients.close()
+            self.state.release(DAEMON_LOCK)
+            self.state.close()
+        log.info("daemon_stopped")
+        return 0
+
+    def _stop_cleanly(self, sig: signal.Signals) -> None:
+        log.info("daemon_stopping", signal=sig.name, running=sorted(self.tasks))
+        if self.status is not None:
+            self.status.stopping = True
+        self.stop.set()
+
+    def _stop_now(self, sig: signal.Signals) -> None:
+        log.warning("daemon_stopping_now", signal=sig.name, running=sorted(self.tasks))
+        self._hard_stop.set()
+        for task in self.tasks.values():
+            task.cancel()
+
+    async def _shutdown(self, timeout: float) -> None:
+        """Start nothing new; give running runs ``timeout`` seconds to finish their requests.
+
+        The scheduler is only paused here: shutting it down cancels the tasks of running jobs
+        (APScheduler's asyncio executor does), which would cut requests off mid-flight."""
+        if self.scheduler is not None:
+            self.scheduler.pause()
+        running = set(self.tasks.values())
+        if running and not self._hard_stop.is_set():
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            hard = asyncio.ensure_future(self._hard_stop.wait())
+            pending = set(running)
+            while pending and not hard.done() and (left := deadline - loop.time()) > 0:
+                _, pending = await asyncio.wait(
+                    pending | {hard}, timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+                pending.discard(hard)
+            hard.cancel()
+        leftover = [t for t in running if not t.done()]
+        if leftover:
+            log.warning("stop_timeout", pipelines=sorted(n for n, t in self.tasks.items() if t in leftover))
+            for task in leftover:
+                task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+
+    async def _heartbeat(self) -> None:
+        assert self.state is not None
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            try:
+                await asyncio.to_thread(self.state.heartbeat, DAEMON_LOCK)
+            except HgsyncError as exc:
+                log.error("heartbeat_failed", error=str(exc))
+
+    # -- schedules ------------------------------------------------------------------------------
+
+    def _next_run(self, name: str) -> datetime | None:
+        job = self.scheduler.get_job(name) if self.scheduler is not None and self.scheduler.running else None
+        return job.next_run_time if job is not None else None
+
+    def _apply_schedules(self, *, catch_up: bool = False) -> None:
+        """Make the scheduler's jobs match the last good pipelines."""
+        assert self.scheduler is not None and self.state is not None and self.live.settings is not None
+        grace = self.live.settings.daemon.misfire_grace
+        wanted = {
+            name: p.spec.schedule
+            for name, p in self.live.pipelines.items()
+            if p.spec.schedule is not None and p.spec.enabled
+        }
+        for name in list(self.scheduled):
+            if name not in wanted:
+                self.scheduler.remove_job(name)
+                del self.scheduled[name]
+                log.info("pipeline_unscheduled", pipeline=name)
+        now = datetime.now(UTC)
+        for name, schedule in wanted.items():
+            if self.scheduled.get(name) == schedule:
+                continue
+            options: dict[str, Any] = {}
+            if catch_up:
+                last = self.state.history(name, 1)
+                missed = missed_since(schedule, last[0].started_at, now) if last else None
+                if missed is not None and (now - missed).total_seconds() <= grace:
+                    options["next_run_time"] = now
+                    log.info(
+                        "missed_run_catch_up", pipeline=name, missed=missed.isoformat(timespec="seconds")
+                    )
+                elif missed is not None:
+                    log.warning(
+                        "missed_run_skipped",
+                        pipeline=name,
+                        missed=missed.isoformat(timespec="seconds"),
+                        grace_seconds=grace,
+                    )
+            self.scheduler.add_job(
+                self._job,
+                make_trigger(schedule),
+                args=[name],
+                id=name,
+                name=name,
+                replace_existing=True,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(int(grace), 1),
+                **options,
+            )
+            self.scheduled[name] = schedule
+            log.info("pipeline_scheduled", pipeline=name, schedule=schedule.describe())
+
+    def _on_max_instances(self, event: JobSubmissionEvent) -> None:
+        log.warning("run_skipped", pipeline=event.job_id, reason="the previous run is still going")
+        if self.status is not None:
+            self.status.overlap_skipped(event.job_id)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.reload_interval)
+            if self.stop.is_set() or not self.live.changed_on_disk():
+                continue
+            try:
+                changes = await asyncio.to_thread(self.live.reload)
+            except Exception as exc:  # a reload must never take the daemon down
+                log.exception("reload_failed", error=f"{type(exc).__name__}: {exc}")
+                continue
+            for name in changes.added + changes.changed:
+                log.info("pipeline_reloaded", pipeline=name, file=self.live.files.get(name))
+            for name in changes.removed:
+                log.info("pipeline_removed", pipeline=name)
+            self._apply_schedules()
+
+    # -- one run ---------------------------------------------------------------------------------
+
+    async def _job(self, name: str) -> None:
+        if self.stop.is_set() or name not in self.live.pipelines:
+            return
+        assert self.state is not None and self.status is not None
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks[name] = task
+        self.status.run_started(name)
+        status, counts = "error", None
+        project = self.live.project()
+        pipeline: Pipeline = project.pipelines[name]
+        try:
+            assert project.settings is not None
+            client = await self.clients.get(pipeline.target, project.settings.targets[pipeline.target])
+
+            def outcome(_row: object, result: Any) -> None:
+                self.status.request_done(name, result.status, result.attempts)  # type: ignore[union-attr]
+
+            result = await run_pipeline(
+                project, name, self.state, trigger="daemon", stop=self.stop, client=client, on_outcome=outcome
+            )
+            status, counts = result.status, result.counts
+        except LockedError as exc:
+            status = "skipped"
+            log.warning("run_skipped", pipeline=name, reason=str(exc))
+        except (Interrupted, asyncio.CancelledError):
+            status = "interrupted"
+        except AuthenticationError as exc:
+            self.clients.discard(pipeline.target)
+            log.error("run_failed", pipeline=name, error=str(exc), next="retried on its next schedule")
+        except HgsyncError as exc:
+            log.error("run_failed", pipeline=name, error=str(exc), next="retried on its next schedule")
+        except Exception as exc:  # isolation: one pipeline's bug never stops the others
+            log.exception("run_crashed", pipeline=name, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self.tasks.pop(name, None)
+            self.status.run_ended(name, status, counts)
+
+
+def run_daemon(home: Path, *, http_port: int | None = None, reload_interval: float = 1.0) -> int:
+    try:
+        return asyncio.run(Daemon(home, http_port=http_port, reload_interval=reload_interval).run())
+    finally:
+        signals.ignore_from_now()

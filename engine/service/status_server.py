@@ -1,0 +1,227 @@
+"""Health and status of `hgsync daemon` over HTTP, on a loopback port by default.
+
+The server knows nothing of the daemon: on every request it calls ``snapshot()``, a cheap,
+thread-safe function returning the daemon's status as a JSON-serialisable dict (its shape is
+described in the daemon's docs and mirrored by the tests' fake). Routes, all ``GET``:
+
+- ``/healthz``: JSON ``{"status": ..., "pipelines": {name: {"last_run_ok", "last_run_at",
+  "stale"}}, "config_problems": n}``. The rule: the answer is **HTTP 200 whenever the daemon
+  is up**, because a failed run is the data's trouble, not the process's, and restarting the
+  daemon would not fix it. ``status`` is ``"ok"`` when every pipeline's last finished run
+  succeeded (or it has none yet), no pipeline runs a stale version and the configuration has
+  no problems waiting; otherwise ``"degraded"``, with the body saying where. Only while the
+  daemon is stopping (after SIGTERM) is it ``"stopping"`` with **HTTP 503**, so a load
+  balancer or supervisor stops sending it work. ``last_run_ok`` is null before a first run;
+  a run still going does not count until it finishes.
+- ``/metrics``: the Prometheus text format 0.0.4 (:func:`engine.service.metrics.render_prometheus`).
+- ``/status.json``: the snapshot itself.
+- ``/``: the status page for people (:func:`engine.service.status_page.render_page`).
+
+Anything else is 404; any other method 405 with ``Allow: GET``. When ``snapshot()`` or a
+rendering raises, the answer is a short 500 naming the exception's type (the details go to
+the log as ``status_snapshot_failed``) and the server goes on serving.
+
+Served by :mod:`engine.http_server` (a stdlib ``ThreadingHTTPServer``): one daemon thread
+per connection, HTTP/1.1 keep-alive, every answer with a Content-Length, no access log on
+stderr (``status_request`` is logged at debug). Bound to a loopback address, the server answers only requests whose
+``Host`` names a loopback address or ``localhost`` (403 otherwise), so that a web page cannot
+read it through DNS rebinding. The page is sent with a Content-Security-Policy that allows
+only its own inline style and script (by nonce) and fetches to itself.
+
+Usage: ``with StatusServer("127.0.0.1", 8790, daemon.snapshot) as server: print(server.url)``.
+:meth:`StatusServer.start` raises :class:`OSError` when the address cannot be bound.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from engine.http_server import BackgroundServer, TrackedHandler, TrackingServer
+from engine.logging import get_logger
+from engine.service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from engine.service.metrics import render_prometheus
+from engine.service.status_page import last_finished, render_page
+
+log = get_logger(__name__)
+
+Snapshot = Callable[[], dict[str, Any]]
+ROUTES = ("/", "/healthz", "/metrics", "/status.json")
+JSON_TYPE = "application/json"
+HTML_TYPE = "text/html; charset=utf-8"
+TEXT_TYPE = "text/plain; charset=utf-8"
+_CSP = (
+    "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self'; "
+    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+def health(snapshot: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body) of ``/healthz`` for ``snapshot``: the rule in the module docstring."""
+    pipelines: dict[str, dict[str, Any]] = {}
+    degraded = False
+    for p in snapshot.get("pipelines") or []:
+        last = last_finished(p)
+        ok = None if last is None else last.get("status") == "ok"
+        stale = bool(p.get("stale"))
+        degraded = degraded or ok is False or stale
+        at = None if last is None else (last.get("finished_at") or last.get("started_at"))
+        pipelines[str(p.get("name"))] = {"last_run_ok": ok, "last_run_at": at, "stale": stale}
+    problems = len(snapshot.get("config_problems") or [])
+    if snapshot.get("stopping"):
+        status, code = "stopping", 503
+    else:
+        status, code = ("degraded" if degraded or problems else "ok"), 200
+    return code, {"status": status, "pipelines": pipelines, "config_problems": problems}
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+def _host_name(header: str) -> str:
+    """The host part of a ``Host`` header: ``[::1]:80`` → ``::1``, ``localhost:8790`` → ``localhost``."""
+    header = header.strip()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class _Server(TrackingServer):
+    allow_reuse_address = True
+    request_queue_size = 64
+    error_event = "status_connection_error"
+
+    def __init__(self, address: tuple[str, int], snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.loopback_only = _is_loopback(address[0])
+        super().__init__(address, _Handler)
+
+
+class _Handler(TrackedHandler):
+    """Answers one connection's requests; :meth:`_send` logs each as ``status_request``."""
+
+    server_version = "hgsync-status"
+    timeout = 60  # an idle keep-alive connection is closed after this many seconds
+    server: _Server
+
+    def _send(
+        self, status: int, body: str | bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        # Log before answering, so that a client that got the answer finds it logged.
+        took = round((time.perf_counter() - self._started) * 1000, 1)
+        log.debug("status_request", method=self.command, path=self._path, status=status, ms=took)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _begin(self) -> None:
+        self._started = time.perf_counter()
+        self._path = urlsplit(self.path).path
+        # This server reads no request bodies: one that carries a body ends its connection.
+        if self.headers.get("Transfer-Encoding") or self.headers.get("Content-Length", "0").strip() != "0":
+            self.close_connection = True
+
+    def do_GET(self) -> None:
+        self._begin()
+        host = _host_name(self.headers.get("Host", ""))
+        if self.server.loopback_only and host and not _is_loopback(host):
+            self._send(403, "this status server answers only requests for a loopback host\n", TEXT_TYPE)
+        elif self._path not in ROUTES:
+            known = ", ".join(ROUTES)
+            self._send(404, f"not found: {self._path} (known: {known})\n", TEXT_TYPE)
+        else:
+            self._route(self._path)
+
+    def _not_allowed(self) -> None:
+        self._begin()
+        self._send(405, "method not allowed: use GET\n", TEXT_TYPE, {"Allow": "GET"})
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _not_allowed
+
+    def _route(self, path: str) -> None:
+        try:
+            snapshot = self.server.snapshot()
+            if path == "/healthz":
+                code, payload = health(snapshot)
+                answer = (code, json.dumps(payload) + "\n", JSON_TYPE, {})
+            elif path == "/metrics":
+                text = render_prometheus(snapshot.get("metrics") or {}, snapshot.get("pipelines") or [])
+                answer = (200, text, METRICS_CONTENT_TYPE, {})
+            elif path == "/status.json":
+                answer = (200, json.dumps(snapshot, default=str) + "\n", JSON_TYPE, {})
+            else:
+                nonce = secrets.token_urlsafe(16)
+                csp = {"Content-Security-Policy": _CSP.format(nonce=nonce), "Referrer-Policy": "no-referrer"}
+                answer = (200, render_page(snapshot, nonce=nonce), HTML_TYPE, csp)
+        except Exception as exc:  # a broken snapshot must not take the server down
+            log.error("status_snapshot_failed", path=path, error=type(exc).__name__, exc_info=True)
+            message = (
+                f"internal error: the daemon's status could not be read ({type(exc).__name__}); see its log\n"
+            )
+            self._send(500, message, TEXT_TYPE)
+            return
+        self._send(*answer)
+
+
+class StatusServer:
+    """Serves ``/healthz``, ``/metrics``, ``/status.json`` and ``/`` from ``snapshot()``.
+
+    ``start()`` binds (port 0 picks a free one) and serves in a background thread; ``stop()``
+    closes the port and the open connections, and is safe to call twice. As a context manager
+    it starts (unless started already) and stops.
+    """
+
+    def __init__(self, host: str, port: int, snapshot: Snapshot) -> None:
+        """``port`` 0 picks a free port; after :meth:`start`, ``port`` is the one bound."""
+        self.host, self.port, self.snapshot = host, port, snapshot
+        self._background = BackgroundServer(
+            lambda: _Server((self.host, self.port), self.snapshot),
+            what="the status server",
+            thread_name="hgsync-status",
+            poll_interval=0.1,
+            started_event="status_server_listening",
+            stopped_event="status_server_stopped",
+        )
+
+    def start(self) -> StatusServer:
+        """Bind and serve in a daemon thread; returns self. Raises OSError when the bind fails."""
+        self.port = self._background.start().server_address[1]
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, free the port and close open connections."""
+        self._background.stop()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:8790``: the base URL, with the real port once started."""
+        return self._background.url
+
+    @property
+    def serving(self) -> bool:
+        return self._background.serving
+
+    def __enter__(self) -> StatusServer:
+        return self if self.serving else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,92 @@
+"""What every part of the state store shares: the connection, transactions, and UTC times."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from engine.errors import StateError
+from engine.logging import redact_text
+from engine.store.schema import SCHEMA_VERSION, meta, metadata
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive date-times; everything here is stored in UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def state_error(exc: SQLAlchemyError) -> StateError:
+    """A database error as a StateError: its first line, redacted (URLs can hold passwords)."""
+    return StateError(f"state store: {redact_text(str(exc).splitlines()[0])}")
+
+
+class StoreBase:
+    """One database, opened from its SQLAlchemy URL, with the schema created if need be."""
+
+    def __init__(self, url: str):
+        self.url = url
+        try:
+            parsed = sa.engine.make_url(url)
+        except sa.exc.ArgumentError as exc:
+            raise StateError(f"state store URL is not valid: {exc}") from None
+        self.backend = parsed.get_backend_name()
+        if self.backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.engine = sa.create_engine(url, pool_pre_ping=True)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StateError(f"cannot open the state store: {redact_text(str(exc))}") from None
+        if self.backend == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            self._create()
+        except StateError:
+            self.engine.dispose()  # or its pooled connection is left open
+            raise
+
+    def _create(self) -> None:
+        try:
+            metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                found = conn.execute(sa.select(meta.c.value).where(meta.c.name == "schema_version")).scalar()
+                if found is None:
+                    conn.execute(meta.insert().values(name="schema_version", value=str(SCHEMA_VERSION)))
+                elif int(found) > SCHEMA_VERSION:
+                    raise StateError(
+                        f"the state store was written by a newer hgsync (schema {found}, this one knows {SCHEMA_VERSION})"
+                    )
+        except SQLAlchemyError as exc:
+            raise StateError(
+                f"cannot open the state store: {redact_text(str(exc).splitlines()[0])}"
+            ) from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _begin(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise state_error(exc) from None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()

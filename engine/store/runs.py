@@ -1,0 +1,134 @@
+"""The history of runs, and the row errors each run met."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.logging import redact_text
+from engine.store.base import StoreBase, aware, utcnow
+from engine.store.schema import row_errors, runs
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    pipeline: str
+    trigger: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    counts: dict[str, int]
+    message: str | None
+
+
+class Runs(StoreBase):
+    """The ``hgsync_runs`` and ``hgsync_row_errors`` tables."""
+
+    def start_run(self, run_id: str, pipeline: str, trigger: str) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                runs.insert().values(
+                    run_id=run_id,
+                    pipeline=pipeline,
+                    trigger=trigger,
+                    status="running",
+                    started_at=utcnow(),
+                    counts="{}",
+                )
+            )
+
+    def finish_run(
+        self, run_id: str, status: str, counts: dict[str, int], message: str | None = None
+    ) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id)
+                .values(
+                    status=status,
+                    finished_at=utcnow(),
+                    counts=json.dumps(counts, sort_keys=True),
+                    message=redact_text(message) if message else None,
+                )
+            )
+
+    def record_row_errors(
+        self, run_id: str, pipeline: str, errors: list[tuple[str | None, str, str]]
+    ) -> None:
+        """(key, origin, reason) of rows that could not become requests."""
+        if not errors:
+            return
+        now = utcnow()
+        with self._begin() as conn:
+            conn.execute(
+                row_errors.insert(),
+                [
+                    {
+                        "run_id": run_id,
+                        "pipeline": pipeline,
+                        "key": key,
+                        "origin": origin,
+                        "reason": reason,
+                        "at": now,
+                    }
+                    for key, origin, reason in errors
+                ],
+            )
+
+    def history(self, pipeline: str | None = None, limit: int = 20) -> list[RunRecord]:
+        query = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit)
+        if pipeline:
+            query = query.where(runs.c.pipeline == pipeline)
+        with self._begin() as conn:
+            return [
+                RunRecord(
+                    run_id=row.run_id,
+                    pipeline=row.pipeline,
+                    trigger=row.trigger,
+                    status=row.status,
+                    started_at=aware(row.started_at),  # type: ignore[arg-type]
+                    finished_at=aware(row.finished_at),
+                    counts=json.loads(row.counts or "{}"),
+                    message=row.message,
+                )
+                for row in conn.execute(query)
+            ]
+
+    def run_errors(self, run_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+        query = sa.select(row_errors.c.key, row_errors.c.origin, row_errors.c.reason).where(
+            row_errors.c.run_id == run_id
+        )
+        query = query.order_by(row_errors.c.id)
+        if limit:
+            query = query.limit(limit)
+        with self._begin() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def find_run(self, prefix: str) -> RunRecord | None:
+        with self._begin() as conn:
+            ids = (
+                conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id.startswith(prefix)).limit(2))
+                .scalars()
+                .all()
+            )
+        if len(ids) != 1:
+            return None
+        return next((r for r in self.history(limit=10_000) if r.run_id == ids[0]), None)
+
+    def close_abandoned_runs(self, pipeline: str) -> int:
+        """Runs still marked ``running`` for a pipeline whose lock we now hold died mid-way."""
+        with self._begin() as conn:
+            return conn.execute(
+                runs.update()
+                .where(runs.c.pipeline == pipeline, runs.c.status == "running")
+                .values(
+                    status="interrupted",
+                    finished_at=utcnow(),
+                    message="the process stopped before the run ended",
+                )
+            ).rowcount

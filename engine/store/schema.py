@@ -1,0 +1,93 @@
+"""The state store's tables (SQLAlchemy Core), one per concern, all prefixed ``hgsync_``.
+
+Kept in one module so that the schema can be read, and versioned, at a glance; the modules
+beside it hold the reads and writes of each table.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+_ts = sa.DateTime(timezone=True)
+
+meta = sa.Table(
+    "hgsync_meta",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+deliveries = sa.Table(
+    "hgsync_deliveries",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # delivered | rejected | failed | sending
+    sa.Column("fingerprint", sa.String(64)),  # of the last delivered request
+    sa.Column("request", sa.Text),  # the last delivered request, JSON
+    sa.Column("attempted_fingerprint", sa.String(64)),  # of the last request tried
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),  # tries of that request, over runs
+    sa.Column("last_status", sa.Integer),  # HTTP status of the last try
+    sa.Column("last_error", sa.Text),
+    sa.Column("origin", sa.Text),
+    sa.Column("run_id", sa.String(40)),
+    sa.Column("delivered_at", _ts),
+    sa.Column("updated_at", _ts, nullable=False),
+    sa.Index("ix_hgsync_deliveries_status", "pipeline", "status"),
+)
+runs = sa.Table(
+    "hgsync_runs",
+    metadata,
+    sa.Column("run_id", sa.String(40), primary_key=True),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("trigger", sa.String(16), nullable=False),  # cli | daemon
+    sa.Column("status", sa.String(16), nullable=False),  # running | ok | failed | interrupted | error
+    sa.Column("started_at", _ts, nullable=False),
+    sa.Column("finished_at", _ts),
+    sa.Column("counts", sa.Text, nullable=False, default="{}"),
+    sa.Column("message", sa.Text),
+    sa.Index("ix_hgsync_runs_pipeline", "pipeline", "started_at"),
+)
+row_errors = sa.Table(
+    "hgsync_row_errors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(40), nullable=False, index=True),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("key", sa.Text),
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", _ts, nullable=False),
+)
+cursors = sa.Table(
+    "hgsync_cursors",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("column_name", sa.String(200), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),  # engine.outbound.cursor.encode()
+    sa.Column("run_id", sa.String(40)),
+    sa.Column("updated_at", _ts, nullable=False),
+)
+files = sa.Table(
+    "hgsync_files",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # archived | rejected
+    sa.Column("rows", sa.Integer, nullable=False, default=0),
+    sa.Column("detail", sa.Text),
+    sa.Column("processed_at", _ts, nullable=False),
+)
+locks = sa.Table(
+    "hgsync_locks",
+    metadata,
+    sa.Column("name", sa.String(250), primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("acquired_at", _ts, nullable=False),
+    sa.Column("heartbeat_at", _ts, nullable=False),
+)
