@@ -60,6 +60,7 @@ class StoreBase:
         try:
             metadata.create_all(self.engine)
             with self.engine.begin() as conn:
+                add_missing_columns(conn)
                 found = conn.execute(sa.select(meta.c.value).where(meta.c.name == "schema_version")).scalar()
                 if found is None:
                     conn.execute(meta.insert().values(name="schema_version", value=str(SCHEMA_VERSION)))
@@ -82,6 +83,39 @@ class StoreBase:
                 yield conn
         except SQLAlchemyError as exc:
             raise state_error(exc) from None
+
+
+def add_missing_columns(conn: sa.Connection) -> list[str]:
+    """Bring a store written by an older hgsync up to this schema: tables are made by
+    ``create_all``; columns and indexes added since are added here. Only additive changes
+    are made this way, so every new column must be nullable or have a server default.
+    Returns ``table.column`` of what was added."""
+    inspector = sa.inspect(conn)
+    added = []
+    for table in metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue  # create_all makes whole tables
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable and column.server_default is None:
+                raise StateError(f"cannot add {table.name}.{column.name}: a new column must be nullable")
+            kind = column.type.compile(dialect=conn.dialect)
+            default = ""
+            if column.server_default is not None:
+                default = f" DEFAULT {column.server_default.arg}"  # type: ignore[attr-defined]
+            preparer = conn.dialect.identifier_preparer
+            conn.execute(
+                sa.text(
+                    f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN "
+                    f"{preparer.format_column(column)} {kind}{default}"
+                )
+            )
+            added.append(f"{table.name}.{column.name}")
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+    return added
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
