@@ -9,6 +9,7 @@
     ├── StateError         the state store cannot be used: stop, nothing is sent
     ├── RowError           one row cannot become a request: record it and go on
     ├── LockedError        another process runs this pipeline or holds the state store
+    ├── CredentialsRefused an API refused our credentials: the run stops, its rows untouched (exit 2)
     └── Interrupted        the run was asked to stop (SIGTERM) before its plan was complete
 
 Delivery outcomes (delivered, rejected, retryable failure) are values, not exceptions:
@@ -78,6 +79,13 @@ class LockedError(HgsyncError):
     """Another process holds the lock this one needs."""
 
     remedy = "wait for the other process to finish, or stop it"
+
+
+class CredentialsRefused(HgsyncError):
+    """A target refused the credentials: every request would fail, so the run stops and the
+    rows whose requests were on the wire are put back as they were."""
+
+    remedy = "check the target's credentials in config/hgsync.yaml"
 
 
 class RowError(HgsyncError):

@@ -14,6 +14,11 @@ from __future__ import annotations
 
 from connectors.hepsiglobal import examples, models
 from engine.definitions.operations import Operation
+from engine.definitions.targets import DuplicateAnswer
+
+# HG's answer to a repeated order, refund or label is undocumented; a 409 is the usual one.
+# Config corrects it (targets.<name>.operations.<op>.duplicate_answers).
+_ALREADY = (DuplicateAnswer(status=409),)
 
 CATALOG: dict[str, Operation] = {
     op.name: op
@@ -49,6 +54,7 @@ CATALOG: dict[str, Operation] = {
             model=models.CreateOrder,
             certainty="doc",
             idempotent=False,
+            duplicate_answers=_ALREADY,
             description="Send an order. Amounts in USD; original_* amounts and a rate when the "
             "sale was in another currency.",
             example=examples.CREATE_ORDER,
@@ -83,6 +89,7 @@ CATALOG: dict[str, Operation] = {
             model=models.ShipmentLabel,
             certainty="doc",
             idempotent=False,
+            duplicate_answers=_ALREADY,
             description="Send the label of a shipment the marketplace fulfils: URL or base64.",
             example=examples.SHIPMENT_LABEL,
         ),
@@ -125,6 +132,8 @@ CATALOG: dict[str, Operation] = {
             model=models.CreateRefund,
             certainty="doc",
             idempotent=False,
+            in_doubt="hold",  # money: a person decides
+            duplicate_answers=_ALREADY,
             description="Refund items. Asynchronous and final: it cannot be cancelled; the result "
             "arrives later through the 'Refund create result' webhook.",
             example=examples.CREATE_REFUND,

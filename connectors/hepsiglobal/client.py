@@ -3,48 +3,71 @@
 One :class:`HGClient` per run and target::
 
     async with HGClient(settings) as hg:
-        outcome = await hg.send("PUT", op.render_path(params), body)
+        outcome = await hg.send("PUT", op.render_path(params), body, idempotency_key=key)
 
 :meth:`HGClient.send` never raises for what HG answers: it returns an :class:`Outcome`,
-``delivered`` (2xx), ``rejected`` (another 4xx: the row is wrong, do not resend it as is)
-or ``failed`` (429, 5xx or network errors until ``max_attempts`` ran out: try again in a
-later run). It raises :class:`AuthenticationError` only when the token endpoint refuses the
-credentials, because then every row would fail and the run must stop.
+``delivered`` (2xx), ``rejected`` (another 4xx: the row is wrong, do not resend it as is),
+``failed`` (429, 5xx or network errors until ``max_attempts`` ran out: try again in a later
+run) or ``in_doubt`` (asked to stop at the first attempt that may have reached HG without an
+answer coming back). ``Outcome.doubted`` tells whether any attempt may have reached HG: a
+transport error after the request may have left (connection dropped or reset, read
+timeout), as opposed to one before (connect errors and timeouts, pool timeouts). Every
+attempt of one request carries the same ``Idempotency-Key`` header (name from the target's
+settings), so an API that deduplicates can.
 
-All status handling is in :func:`classify`. Tokens are fetched lazily, once for any number
-of concurrent sends, refreshed ``token_refresh_margin`` seconds before they expire, and
-fetched again once when an operation answers 401. Secrets and tokens are registered with
-:func:`engine.logging.register_secret` and never put in a log event or an Outcome.
+Each attempt uses a valid token: tokens are fetched lazily, once for any number of
+concurrent sends, refreshed ``token_refresh_margin`` seconds before they expire, and fetched
+again when an operation answers 401; a 401 is never a row's rejection. The client raises
+:class:`AuthenticationError` only when HG refuses the credentials (the token endpoint, or
+operations refusing freshly fetched tokens), because then every row would fail and the run
+must stop. All status handling is in :func:`classify`. Secrets and tokens are registered
+with :func:`engine.logging.register_secret` and never put in a log event or an Outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
 
 from connectors.hepsiglobal.ratelimit import RateLimiter
+from connectors.hepsiglobal.responses import (
+    json_or_none,
+    jsonable,
+    network_text,
+    response_message,
+    retry_after_seconds,
+    short,
+    token_lifetime,
+)
 from engine.definitions.targets import TargetSettings
-from engine.errors import HgsyncError
+from engine.errors import CredentialsRefused
 from engine.logging import get_logger, redact_text, register_secret
 
 log = get_logger("hgsync.hepsiglobal")
 
-MAX_RETRY_AFTER = 300.0
-DEFAULT_EXPIRES_IN = 3600.0
-MESSAGE_LIMIT = 300
+MAX_REAUTHS = 3  # fresh tokens refused in a row, for one request, before the credentials count as refused
 Verdict = Literal["ok", "retry", "reauth", "reject"]
+# transport errors raised before any byte of the request could reach HG
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.ProxyError,
+)
+
+
+def may_have_arrived(error: BaseException) -> bool:
+    """Whether a request that failed with this transport error may have reached HG."""
+    return not isinstance(error, _NOT_SENT)
 
 
 def classify(status: int) -> Verdict:
@@ -62,15 +85,16 @@ def classify(status: int) -> Verdict:
 class Outcome:
     """What became of one request, after every attempt it was given."""
 
-    kind: Literal["delivered", "rejected", "failed"]
+    kind: Literal["delivered", "rejected", "failed", "in_doubt"]
     status: int | None
     message: str | None
     attempts: int
     data: Any = None
+    doubted: bool = False  # an attempt may have reached HG without its answer coming back
 
 
-class AuthenticationError(HgsyncError):
-    """The token endpoint refused the client credentials: every request would fail."""
+class AuthenticationError(CredentialsRefused):
+    """HG refused the client credentials: every request would fail."""
 
     remedy = "check client_id and client_secret of the target in config/hgsync.yaml"
 
@@ -87,86 +111,6 @@ class _TokenUnavailable(Exception):
 class _Token:
     value: str
     refresh_at: float
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or HTTP-date), capped at 300."""
-    if not value or not value.strip():
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value.strip())
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def response_message(response: httpx.Response) -> str | None:
-    """HG's ``message`` and ``errors`` from a JSON body, short and redacted; None if absent."""
-    payload = _json_or_none(response)
-    parts: list[str] = []
-    if isinstance(payload, dict):
-        for key in ("message", "error_description", "error", "detail", "title"):
-            value = payload.get(key)
-            if isinstance(value, str) and value.strip():
-                parts.append(value.strip())
-                break
-        errors = payload.get("errors")
-        if errors:
-            parts.append(_errors_text(errors))
-    if not parts:
-        return None
-    return _short(": ".join(parts))
-
-
-def _errors_text(errors: object) -> str:
-    if isinstance(errors, dict):
-        return "; ".join(f"{k}: {_errors_text(v)}" for k, v in errors.items())
-    if isinstance(errors, list):
-        return "; ".join(_errors_text(e) for e in errors)
-    if isinstance(errors, str):
-        return errors
-    return json.dumps(errors, ensure_ascii=False, default=str)
-
-
-def _short(text: str) -> str:
-    text = redact_text(" ".join(text.split()))
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def _jsonable(value: Any) -> Any:
-    """``value`` with Decimals (as SQL drivers return them) made JSON numbers."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _expires_in(value: object) -> float:
-    try:
-        seconds = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return DEFAULT_EXPIRES_IN
-    return seconds if math.isfinite(seconds) and seconds > 0 else DEFAULT_EXPIRES_IN
 
 
 class HGClient:
@@ -211,38 +155,74 @@ class HGClient:
             http, self._http = self._http, None
             await http.aclose()
 
-    async def send(self, method: str, path: str, body: object | None) -> Outcome:
-        """Send one request (GET sends no body) with retries; see the module docstring."""
+    async def send(
+        self,
+        method: str,
+        path: str,
+        body: object | None,
+        *,
+        idempotency_key: str | None = None,
+        stop_when_in_doubt: bool = False,
+    ) -> Outcome:
+        """Send one request (GET sends no body) with retries; see the module docstring.
+
+        ``stop_when_in_doubt``: return ``in_doubt`` at the first attempt that may have reached
+        HG without an answer, instead of sending it again (for requests a person must settle).
+        """
         if self._auth_error is not None:
             raise self._auth_error
         method = method.upper()
-        payload = None if method == "GET" or body is None else _jsonable(body)
+        payload = None if method == "GET" or body is None else jsonable(body)
+        headers = {}
+        if idempotency_key and self.settings.idempotency_header:
+            headers[self.settings.idempotency_header] = idempotency_key
         try:
-            outcome, _ = await self._exchange(method, path, payload, auth=True)
+            outcome, _ = await self._exchange(
+                method, path, payload, auth=True, headers=headers, stop_when_in_doubt=stop_when_in_doubt
+            )
         except _TokenUnavailable as exc:
             return exc.outcome
         return outcome
 
-    async def _exchange(self, method: str, path: str, payload: Any, *, auth: bool) -> tuple[Outcome, Any]:
-        """Attempts of one request until an answer is final; the outcome and the response JSON."""
-        token = await self._bearer() if auth else None
-        reauthed = False
-        sent = failures = 0
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        payload: Any,
+        *,
+        auth: bool,
+        headers: dict[str, str] | None = None,
+        stop_when_in_doubt: bool = False,
+    ) -> tuple[Outcome, Any]:
+        """Attempts of one request until an answer is final; the outcome and the response JSON.
+
+        With ``auth``, every attempt asks for a valid token (a back-off or a 429 can outlast
+        one); a 401 forgets the token and tries again, without counting as a failed attempt."""
+        stale: str | None = None
+        sent = failures = reauths = 0
+        doubted = False
         while True:
+            token = await self._bearer(stale=stale) if auth else None
             sent += 1
-            response, error = await self._once(method, path, payload, token, auth)
+            response, error = await self._once(method, path, payload, token, auth, headers)
             verdict: Verdict = "retry" if response is None else classify(response.status_code)
-            if verdict == "reauth" and auth and not reauthed:
-                reauthed = True
+            if verdict == "reauth" and auth:
+                reauths += 1
                 self.stats["reauths"] += 1
-                token = await self._bearer(stale=token)
+                if reauths > MAX_REAUTHS:
+                    raise self._refused(
+                        f"{MAX_REAUTHS} fresh tokens in a row answered 401",
+                        by=f"{method} {self.settings.base_url}{path}",
+                    )
+                stale = token
                 continue
+            stale, reauths = None, 0
             if response is not None and verdict == "ok":
-                body = _json_or_none(response)
+                body = json_or_none(response)
                 message = body.get("message") if isinstance(body, dict) else None
                 data = body.get("data", body) if isinstance(body, dict) else body
-                text = _short(message) if isinstance(message, str) else None
-                return Outcome("delivered", response.status_code, text, sent, data), body
+                text = short(message) if isinstance(message, str) else None
+                return Outcome("delivered", response.status_code, text, sent, data, doubted), body
             if response is not None and verdict in ("reject", "reauth"):
                 message = response_message(response) or f"HTTP {response.status_code}"
                 log.warning(
@@ -252,14 +232,20 @@ class HGClient:
                     status=response.status_code,
                     message=message,
                 )
-                return Outcome("rejected", response.status_code, message, sent), None
-            failures += 1
+                return Outcome("rejected", response.status_code, message, sent, None, doubted), None
             status = response.status_code if response is not None else None
-            reason = f"HTTP {status}" if response is not None else _network_text(error)
+            reason = f"HTTP {status}" if response is not None else network_text(error)
+            if error is not None and may_have_arrived(error):
+                doubted = True
+                if stop_when_in_doubt:
+                    message = f"{reason}: the request may have reached HG; not sent again"
+                    log.warning("request_in_doubt", method=method, path=path, error=type(error).__name__)
+                    return Outcome("in_doubt", None, short(message), sent, None, True), None
+            failures += 1
             if failures >= self.settings.max_attempts:
                 detail = response_message(response) if response is not None else None
                 message = f"{reason} after {sent} attempts" + (f": {detail}" if detail else "")
-                return Outcome("failed", status, _short(message), sent), None
+                return Outcome("failed", status, short(message), sent, None, doubted), None
             wait = self._retry_wait(failures, response)
             self.stats["retries" if auth else "token_retries"] += 1
             log.info(
@@ -274,7 +260,13 @@ class HGClient:
             await self._sleep(wait)
 
     async def _once(
-        self, method: str, path: str, payload: Any, token: str | None, auth: bool
+        self,
+        method: str,
+        path: str,
+        payload: Any,
+        token: str | None,
+        auth: bool,
+        extra: dict[str, str] | None = None,
     ) -> tuple[httpx.Response | None, httpx.TransportError | None]:
         """One attempt: wait for the rate limit, then hold a concurrency slot while on the wire.
 
@@ -282,11 +274,13 @@ class HGClient:
         """
         if self._http is None:
             raise RuntimeError("use HGClient inside `async with HGClient(settings) as client:`")
-        headers = {"Authorization": f"Bearer {token}"} if token else None
+        headers = dict(extra or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         await self._limiter.acquire()
         async with self._wire:
             try:
-                response = await self._http.request(method, path, json=payload, headers=headers)
+                response = await self._http.request(method, path, json=payload, headers=headers or None)
             except httpx.TransportError as exc:
                 self.stats["network_error" if auth else "token_network_error"] += 1
                 return None, exc
@@ -353,25 +347,14 @@ class HGClient:
         if not isinstance(value, str) or not value:
             raise self._refused(f"HTTP {outcome.status} without an access_token")
         register_secret(value)
-        expires_in = _expires_in(fields.get("expires_in"))
+        expires_in = token_lifetime(fields.get("expires_in"))
         lifetime = max(expires_in - settings.token_refresh_margin, expires_in / 2)
         log.info("token_fetched", expires_in=expires_in)
         return _Token(value, started + lifetime)
 
-    def _refused(self, why: str) -> AuthenticationError:
+    def _refused(self, why: str, *, by: str | None = None) -> AuthenticationError:
         settings = self.settings
-        error = AuthenticationError(
-            redact_text(
-                f"the token endpoint {settings.base_url}{settings.token_path} refused client id "
-                f"{settings.client_id!r}: {why}"
-            )
-        )
+        by = by or f"the token endpoint {settings.base_url}{settings.token_path}"
+        error = AuthenticationError(redact_text(f"{by} refused client id {settings.client_id!r}: {why}"))
         self._auth_error = error
         return error
-
-
-def _network_text(error: BaseException | None) -> str:
-    if error is None:
-        return "network error"
-    detail = str(error).strip()
-    return f"network error: {type(error).__name__}" + (f" {detail}" if detail else "")

@@ -22,19 +22,17 @@ import click
 from engine import logging as hglog
 from engine.definitions.loader import Project, load_project
 from engine.definitions.settings import resolve_url
-from engine.errors import ConfigError, HgsyncError, LockedError, SourceConfigError
+from engine.errors import ConfigError, CredentialsRefused, HgsyncError, LockedError, SourceConfigError
 from engine.store import StateStore
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 
 
 def _fail(exc: HgsyncError) -> NoReturn:
-    from connectors.hepsiglobal.client import AuthenticationError
-
     click.echo(f"error: {exc}", err=True)
     if exc.remedy:
         click.echo(f"  → {exc.remedy}", err=True)
-    if isinstance(exc, ConfigError | AuthenticationError | SourceConfigError):
+    if isinstance(exc, ConfigError | CredentialsRefused | SourceConfigError):
         sys.exit(EXIT_CONFIG)
     sys.exit(EXIT_LOCKED if isinstance(exc, LockedError) else EXIT_ROWS_FAILED)
 

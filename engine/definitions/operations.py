@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
-from engine.definitions.targets import OperationOverride
+from engine.definitions.targets import DuplicateAnswer, OperationOverride
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -35,6 +35,10 @@ class Operation:
     pipeline: bool = True
     description: str = ""
     example: dict[str, Any] | None = None
+    # for a non-idempotent operation: what a run does with a request whose answer was lost
+    # (resend it with the same idempotency key, or hold it for a person); pipelines may override
+    in_doubt: Literal["resend", "hold"] = "resend"
+    duplicate_answers: tuple[DuplicateAnswer, ...] = ()  # "already have it" answers to a resend
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -60,15 +64,21 @@ class Operation:
         return _PARAM.sub(lambda m: quote(str(params[m.group(1)]), safe=""), self.path)
 
     def with_override(self, override: OperationOverride | None) -> Operation:
-        """This operation with the method and/or path an operator configured."""
-        if override is None or (override.method is None and override.path is None):
+        """This operation with the corrections an operator configured."""
+        if override is None or override == OperationOverride():
             return self
+        answers = override.duplicate_answers
         return replace(
             self,
             method=override.method or self.method,
             path=override.path or self.path,
             certainty="config" if override.path else self.certainty,
+            duplicate_answers=self.duplicate_answers if answers is None else tuple(answers),
         )
+
+    def is_duplicate_answer(self, status: int | None, message: str | None) -> bool:
+        """Whether HG's answer means it already has this request."""
+        return any(answer.matches(status, message) for answer in self.duplicate_answers)
 
     def validate(self, body: object) -> list[str]:
         """Problems with ``body``, one ``field.path: what is wrong`` line each; [] when valid."""

@@ -36,6 +36,13 @@ class Pipeline:
     body: Structure | None
     digest: str  # of the file's bytes: tells the daemon when a file changed
 
+    @property
+    def holds_in_doubt(self) -> bool:
+        """True when a request whose answer was lost must not be sent again without a person."""
+        if self.operation.idempotent:
+            return False
+        return (self.spec.in_doubt or self.operation.in_doubt) == "hold"
+
     def make_source(self, settings: Settings, home: Path, state: Any = None) -> Any:
         """A new source connector for this pipeline (a ``connectors.sources.base.SourceConnector``)."""
         cls = known_sources()[self.source_type]

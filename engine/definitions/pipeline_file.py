@@ -125,7 +125,7 @@ def load_pipeline(path: Path, settings: Settings | None, home: Path) -> tuple[Pi
 
     problems = without_unset(doc, problems)
     if (
-        problems
+        any(p.severity == "error" for p in problems)
         or source is None
         or operation is None
         or target is None
@@ -268,6 +268,15 @@ def _check_operation(
 def _check_request_shape(
     doc: YamlDoc, spec: PipelineSpec, operation: Operation, problems: list[Problem]
 ) -> None:
+    if spec.in_doubt is not None and operation.idempotent:
+        problems.append(
+            doc.problem(
+                ("in_doubt",),
+                f"{operation.name} is idempotent: a request whose answer was lost is always sent again, "
+                "so in_doubt changes nothing here; remove it",
+                severity="warning",
+            )
+        )
     wanted = set(operation.path_params)
     given = set(spec.request.path)
     for name in sorted(wanted - given):

@@ -127,3 +127,11 @@ class PipelineSpec(BaseModel):
         description="insert: send each key once; upsert: send new keys and keys whose request changed",
     )
     request: RequestMapping = Field(default_factory=RequestMapping, description="the request of each row")
+    in_doubt: Literal["resend", "hold"] | None = Field(
+        None,
+        description="for operations that are not idempotent (create_order, shipment_label, create_refund): "
+        "what to do with a request whose answer was lost (connection dropped after sending, read timeout) "
+        "or that a killed process left on the wire: resend it with the same idempotency key, or hold it "
+        "for a person (`hgsync history --in-doubt`, `hgsync resolve`); default: the operation's "
+        "(hold for create_refund, resend for the others)",
+    )

@@ -10,6 +10,32 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, WithJsonSchema, fi
 from engine.definitions.values import parse_rate
 
 
+class DuplicateAnswer(BaseModel):
+    """An answer by which the API says it already has a request ("already exists")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: int = Field(ge=400, le=499, description="the HTTP status of the answer, e.g. 409")
+    message: str | None = Field(
+        None, description="a regular expression the answer's message must match (any message if absent)"
+    )
+
+    @field_validator("message")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    def matches(self, status: int | None, message: str | None) -> bool:
+        if status != self.status:
+            return False
+        return self.message is None or re.search(self.message, message or "") is not None
+
+
 class OperationOverride(BaseModel):
     """A correction to the built-in operation catalog, for what the HG docs leave unknown."""
 
@@ -20,6 +46,12 @@ class OperationOverride(BaseModel):
     )
     path: str | None = Field(
         None, description="path template to use instead of the catalog's, e.g. /v1/x/{order_number}"
+    )
+
+    duplicate_answers: list[DuplicateAnswer] | None = Field(
+        None,
+        description="answers meaning 'already have it': a resend of a request whose first answer was "
+        "lost that gets one of these counts as delivered (replaces the catalog's list)",
     )
 
     @field_validator("path")
@@ -68,6 +100,12 @@ class TargetSettings(BaseModel):
     backoff: Backoff = Field(default_factory=Backoff, description="waits between attempts")
     token_refresh_margin: float = Field(
         60.0, ge=0, description="seconds before a token expires when a new one is fetched"
+    )
+    idempotency_header: str | None = Field(
+        "Idempotency-Key",
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="header carrying each request's idempotency key (the same on every resend of "
+        "one request); null: send none",
     )
     operations: dict[str, OperationOverride] = Field(
         default_factory=dict, description="per-operation method or path corrections, by operation name"

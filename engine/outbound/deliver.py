@@ -1,9 +1,18 @@
 """The second half of a run: send what the plan says, and commit each outcome as it arrives.
 
 A fixed pool of workers (the target's concurrency) takes rows from the spool in the order
-they were read. Before a request goes out its key is marked ``sending``; when the answer
-comes the outcome is committed at once. Setting ``stop`` lets requests on the wire finish
-and starts no new ones: what was not sent stays as it was, to be sent by the next run.
+they were read. Before a request goes out its key is marked ``sending`` with the request's
+idempotency key; when the answer comes the outcome is committed at once. Setting ``stop``
+lets requests on the wire finish and starts no new ones: what was not sent stays as it was,
+to be sent by the next run.
+
+A request whose answer was lost is *in doubt*: HG may have it. For an idempotent operation
+that changes nothing (it is sent again). For one that is not, the key is left ``in_doubt``:
+sent again with the same idempotency key by a pipeline that resends, held for a person by
+one that holds (the client is told to stop at the first doubt). When HG answers a resend of
+an in-doubt request with one of the operation's "already have it" answers (a 409...), the
+key counts as delivered. When the target refuses our credentials, every worker stops, the
+keys whose requests never left are put back as they were, and the error ends the run.
 """
 
 from __future__ import annotations
@@ -15,8 +24,9 @@ from typing import Any, Protocol
 
 import structlog
 
+from engine.errors import CredentialsRefused
 from engine.logging import get_logger
-from engine.outbound.diff import canonical
+from engine.outbound.diff import canonical, idempotency_key
 from engine.outbound.plan import Plan
 from engine.outbound.spool import SpoolRow
 from engine.store import StateStore
@@ -26,14 +36,17 @@ HEARTBEAT_EVERY = 15.0
 
 
 class Outcome(Protocol):
-    kind: str
+    kind: str  # delivered | rejected | failed | in_doubt
     status: int | None
     message: str | None
     attempts: int
+    doubted: bool
 
 
 class Sender(Protocol):
-    async def send(self, method: str, path: str, body: Any) -> Outcome: ...
+    async def send(
+        self, method: str, path: str, body: Any, *, idempotency_key: str | None, stop_when_in_doubt: bool
+    ) -> Outcome: ...
 
 
 async def deliver(
@@ -49,7 +62,8 @@ async def deliver(
 ) -> Counter[str]:
     """Send every row the plan marked new, changed or retry; count outcomes by kind."""
     pipeline = plan.pipeline
-    stop = stop or asyncio.Event()
+    outer = stop or asyncio.Event()
+    stop = asyncio.Event()  # the caller's stop, or this delivery's own (credentials refused)
     counts: Counter[str] = Counter()
     queue: asyncio.Queue[SpoolRow | None] = asyncio.Queue(maxsize=workers * 2)
     loop = asyncio.get_running_loop()
@@ -71,6 +85,10 @@ async def deliver(
             for _ in range(workers):
                 await queue.put(None)
 
+    operation = pipeline.operation
+    hold = pipeline.holds_in_doubt
+    refused: list[CredentialsRefused] = []
+
     async def work() -> None:
         nonlocal last_beat
         while (row := await queue.get()) is not None:
@@ -78,35 +96,58 @@ async def deliver(
                 continue
             request = row.request or {}
             assert row.key is not None and row.fingerprint is not None
-            state.mark_sending(pipeline.name, row.key, row.fingerprint, row.origin, run_id)
+            request_key = idempotency_key(pipeline.name, row.key, row.fingerprint)
+            state.mark_sending(pipeline.name, row.key, row.fingerprint, row.origin, run_id, request_key)
             # the client's own events (request_retried, request_rejected) then name the row too
             with structlog.contextvars.bound_contextvars(key=row.key, origin=row.origin):
-                outcome = await client.send(request["method"], request["path"], request.get("body"))
+                try:
+                    outcome = await client.send(
+                        request["method"],
+                        request["path"],
+                        request.get("body"),
+                        idempotency_key=request_key,
+                        stop_when_in_doubt=hold,
+                    )
+                except CredentialsRefused as exc:
+                    state.revert_sending(pipeline.name, row.key, run_id, row.state)
+                    refused.append(exc)
+                    stop.set()
+                    continue
+            kind, message = _settle(outcome, row)
             state.record_outcome(
                 pipeline.name,
                 row.key,
-                kind=outcome.kind,
+                kind=kind,
                 fingerprint=row.fingerprint,
                 request=canonical(request),
                 http_status=outcome.status,
-                message=outcome.message,
+                message=message,
                 attempts=outcome.attempts,
                 origin=row.origin,
                 run_id=run_id,
             )
-            plan.spool.set_outcome(
-                row.seq, outcome.kind, None if outcome.kind == "delivered" else outcome.message
-            )
-            counts[outcome.kind] += 1
-            if outcome.kind == "failed":
+            plan.spool.set_outcome(row.seq, kind, None if kind == "delivered" else message)
+            counts[kind] += 1
+            if kind == "failed":
                 log.warning(
                     "request_failed",
                     key=row.key,
                     origin=row.origin,
                     status=outcome.status,
-                    reason=outcome.message,
+                    reason=message,
                     attempts=outcome.attempts,
                     next="sent again by the next run",
+                )
+            elif kind == "in_doubt":
+                log.warning(
+                    "request_in_doubt",
+                    key=row.key,
+                    origin=row.origin,
+                    reason=message,
+                    idempotency_key=request_key,
+                    next="held: `hgsync resolve` settles it"
+                    if hold
+                    else "sent again by the next run, same key",
                 )
             if on_outcome is not None:
                 on_outcome(row, outcome)
@@ -114,6 +155,28 @@ async def deliver(
                 last_beat = loop.time()
                 state.heartbeat(lock)
 
+    def _settle(outcome: Outcome, row: SpoolRow) -> tuple[str, str | None]:
+        """What the key becomes: the outcome's kind, but ``delivered`` for HG's "already have
+        it" to a request in doubt, and ``in_doubt`` for a non-idempotent request that failed
+        after an attempt that may have reached HG."""
+        was_in_doubt = outcome.doubted or row.state in ("in_doubt", "sending")
+        if (
+            outcome.kind == "rejected"
+            and was_in_doubt
+            and operation.is_duplicate_answer(outcome.status, outcome.message)
+        ):
+            log.info("request_duplicate_refused", key=row.key, status=outcome.status, message=outcome.message)
+            counts["duplicates"] += 1
+            return "delivered", f"duplicate refused by HG (HTTP {outcome.status}): {outcome.message}"
+        if outcome.kind == "failed" and outcome.doubted and not operation.idempotent:
+            return "in_doubt", outcome.message
+        return outcome.kind, outcome.message
+
+    async def follow_outer() -> None:
+        await outer.wait()
+        stop.set()
+
+    follower = asyncio.create_task(follow_outer())
     producer = asyncio.create_task(produce())
     tasks = [asyncio.create_task(work()) for _ in range(workers)]
     try:
@@ -124,5 +187,9 @@ async def deliver(
             task.cancel()
         await asyncio.gather(producer, *tasks, return_exceptions=True)
         raise
-    counts["unsent"] = plan.to_send - sum(counts[k] for k in ("delivered", "rejected", "failed"))
+    finally:
+        follower.cancel()
+    counts["unsent"] = plan.to_send - sum(counts[k] for k in ("delivered", "rejected", "failed", "in_doubt"))
+    if refused:
+        raise refused[0]
     return counts

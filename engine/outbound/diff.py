@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from engine.store import KeyState
 
-Verdict = Literal["new", "changed", "unchanged", "retry", "rejected"]
+Verdict = Literal["new", "changed", "unchanged", "retry", "rejected", "held"]
 SEND = ("new", "changed", "retry")
 
 
@@ -25,15 +25,28 @@ def fingerprint(operation: str, path_params: dict[str, Any], body: Any) -> str:
     return hashlib.sha256(canonical([operation, path_params, body]).encode()).hexdigest()
 
 
+def idempotency_key(pipeline: str, key: str, fingerprint: str) -> str:
+    """The idempotency key of one request: the same for every resend of it, different for
+    another key or another request of the same key."""
+    return hashlib.sha256(canonical([pipeline, key, fingerprint]).encode()).hexdigest()[:40]
+
+
 def classify(
-    mode: str, state: KeyState | None, new_fingerprint: str, *, retry_failed: bool = False
+    mode: str,
+    state: KeyState | None,
+    new_fingerprint: str,
+    *,
+    retry_failed: bool = False,
+    hold_in_doubt: bool = False,
 ) -> Verdict:
     """What to do with a key whose request now has ``new_fingerprint``.
 
     - never seen: ``new``;
     - delivered: ``unchanged`` when the request is the same (or the mode is ``insert``,
       which sends each key once), else ``changed``;
-    - failed after every retry, or left ``sending`` by a run that stopped: ``retry``;
+    - failed after every retry: ``retry``;
+    - in doubt (its answer was lost, or a run that stopped left it ``sending``): ``retry``,
+      or ``held`` when the pipeline holds such requests for a person (``hold_in_doubt``);
     - rejected by HG: ``changed`` once the request differs from the rejected one, ``retry``
       with ``--retry-failed``, otherwise ``rejected`` (not sent again); and ``unchanged``
       when the row went back to the request HG already accepted before the rejected change.
@@ -45,7 +58,9 @@ def classify(
         return "unchanged"
     if state.status == "delivered":
         return "unchanged" if state.fingerprint == new_fingerprint else "changed"
-    if state.status in ("failed", "sending"):
+    if state.status in ("in_doubt", "sending"):
+        return "held" if hold_in_doubt else "retry"
+    if state.status == "failed":
         return "retry"
     if delivered_before and new_fingerprint == state.fingerprint:
         return "unchanged"  # HG refused the change, so it still has this very request

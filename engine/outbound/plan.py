@@ -22,7 +22,7 @@ from engine.outbound.spool import Spool, SpoolRow
 from engine.store import StateStore
 
 CHUNK = 500
-VERDICTS = ("new", "changed", "unchanged", "retry", "rejected", "filtered", "error", "superseded")
+VERDICTS = ("new", "changed", "unchanged", "retry", "rejected", "held", "filtered", "error", "superseded")
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,7 @@ def build_plan(
     plan = Plan(pipeline, spool, source=source, since=cursor)
     method = pipeline.operation.method
     name = pipeline.operation.name
+    hold = pipeline.holds_in_doubt
     for chunk in _chunks(source.read(cursor), CHUNK):
         if stop is not None and stop():
             raise Interrupted("stopped while reading the source; nothing was sent")
@@ -137,17 +138,22 @@ def build_plan(
                         plan.cursor = value
             base = (item.key, origin.rank, origin.batch, str(origin))
             if item.filtered:
-                records.append((*base, "filtered", None, None, None, None, mark))
+                records.append((*base, "filtered", None, None, None, None, None, mark))
             elif item.error is not None:
-                records.append((*base, "error", None, None, None, item.error, mark))
+                records.append((*base, "error", None, None, None, item.error, None, mark))
             else:
                 fp = fingerprint(name, item.params or {}, item.body)
                 state_row = known.get(item.key)  # type: ignore[arg-type]
-                verdict = classify(pipeline.spec.mode, state_row, fp, retry_failed=retry_failed)
+                verdict = classify(
+                    pipeline.spec.mode, state_row, fp, retry_failed=retry_failed, hold_in_doubt=hold
+                )
                 previous = state_row.request if (verdict == "changed" and state_row is not None) else None
-                reason = state_row.last_error if verdict in ("retry", "rejected") and state_row else None
+                reason = (
+                    state_row.last_error if verdict in ("retry", "rejected", "held") and state_row else None
+                )
                 request = canonical(item.request(method))
-                records.append((*base, verdict, fp, request, previous, reason, mark))
+                status = state_row.status if state_row is not None else None
+                records.append((*base, verdict, fp, request, previous, reason, status, mark))
         spool.add(records)
         plan.read += len(chunk)
     spool.settle_duplicates()

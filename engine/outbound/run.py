@@ -120,13 +120,25 @@ def summarize(plan: Plan, sent: Counter[str]) -> dict[str, int]:
         "read": plan.read,
         **{
             k: plan.counts.get(k, 0)
-            for k in ("new", "changed", "unchanged", "retry", "rejected", "filtered", "error", "superseded")
+            for k in (
+                "new",
+                "changed",
+                "unchanged",
+                "retry",
+                "rejected",
+                "held",
+                "filtered",
+                "error",
+                "superseded",
+            )
         },
     }
-    counts["sent"] = sum(sent[k] for k in ("delivered", "rejected", "failed"))
+    counts["sent"] = sum(sent[k] for k in ("delivered", "rejected", "failed", "in_doubt"))
     counts["delivered"] = sent["delivered"]
+    counts["duplicates"] = sent["duplicates"]  # delivered: HG already had them
     counts["send_rejected"] = sent["rejected"]
     counts["send_failed"] = sent["failed"]
+    counts["in_doubt"] = sent["in_doubt"]
     counts["unsent"] = sent["unsent"]
     return counts
 
@@ -155,10 +167,18 @@ async def run_pipeline(
     lock = _lock_name(pipeline.name)
     state.acquire(lock, owner=f"hgsync {trigger} run {run_id}")
     try:
+        settled = state.settle_in_flight(pipeline.name)
         abandoned = state.close_abandoned_runs(pipeline.name)
         with structlog.contextvars.bound_contextvars(pipeline=pipeline.name, run_id=run_id):
             if abandoned:
                 log.warning("abandoned_runs_closed", runs=abandoned)
+            if settled:
+                log.warning(
+                    "requests_in_doubt",
+                    keys=settled,
+                    why="a process stopped with these requests on the wire",
+                    next="held for `hgsync resolve`" if pipeline.holds_in_doubt else "sent again, same key",
+                )
             state.start_run(run_id, pipeline.name, trigger)
             log.info(
                 "run_started", operation=pipeline.operation.name, mode=pipeline.spec.mode, trigger=trigger
@@ -170,13 +190,13 @@ async def run_pipeline(
                 state.finish_run(
                     run_id,
                     "interrupted",
-                    {},
+                    None,
                     "stopped before the plan was complete" if isinstance(exc, Interrupted) else "stopped",
                 )
                 log.warning("run_finished", status="interrupted")
                 raise
             except BaseException as exc:
-                state.finish_run(run_id, "error", {}, f"{type(exc).__name__}: {exc}")
+                state.finish_run(run_id, "error", None, f"{type(exc).__name__}: {exc}")
                 log.error("run_finished", status="error", error=f"{type(exc).__name__}: {exc}")
                 raise
             state.finish_run(run_id, result.status, result.counts)
@@ -248,7 +268,14 @@ class _RunContext:
             )
             if not counts["unsent"]:
                 _advance_cursor(plan, state, self.run_id)
-        failed = counts["error"] + counts["rejected"] + counts["send_rejected"] + counts["send_failed"]
+        failed = (
+            counts["error"]
+            + counts["rejected"]
+            + counts["held"]
+            + counts["send_rejected"]
+            + counts["send_failed"]
+            + counts["in_doubt"]
+        )
         status = "interrupted" if counts["unsent"] else ("failed" if failed else "ok")
         sample = [{"key": e.key, "origin": e.origin, "reason": e.reason} for e in errors[:10]]
         return RunResult(self.run_id, pipeline.name, status, counts, sample)
@@ -269,5 +296,12 @@ class _RunContext:
                 count=plan.counts["rejected"],
                 hint="use --retry-failed to send them again",
             )
+        if plan.counts.get("held"):
+            log.warning(
+                "in_doubt_keys_held",
+                count=plan.counts["held"],
+                hint="`hgsync history --in-doubt` lists them; `hgsync resolve` settles each",
+            )
         log.info("run_planned", read=plan.read, to_send=plan.to_send, **dict(plan.counts))
+        self.state.record_counts(self.run_id, {"read": plan.read, **dict(plan.counts)})
         return errors

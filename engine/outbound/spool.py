@@ -24,11 +24,12 @@ CREATE TABLE rows (
     rank INTEGER NOT NULL DEFAULT 0,
     batch TEXT,
     origin TEXT NOT NULL,
-    verdict TEXT NOT NULL,      -- new changed unchanged retry rejected filtered error superseded
+    verdict TEXT NOT NULL,      -- new changed unchanged retry rejected held filtered error superseded
     fingerprint TEXT,
     request TEXT,               -- JSON: {"method", "path", "params", "body"}
     previous TEXT,              -- JSON of the last delivered request, for changed keys
     reason TEXT,
+    state TEXT,                 -- the key's status in the state store before this run (NULL: none)
     cursor TEXT,                -- the row's cursor value (engine.outbound.cursor.encode), incremental reads only
     outcome TEXT                -- delivered rejected failed, once sent
 )
@@ -46,6 +47,7 @@ class SpoolRow:
     request: dict[str, Any] | None
     previous: dict[str, Any] | None
     reason: str | None
+    state: str | None = None  # the key's status in the state store before this run
 
 
 class Spool:
@@ -73,11 +75,11 @@ class Spool:
         self.close()
 
     def add(self, rows: list[tuple[Any, ...]]) -> None:
-        """(key, rank, batch, origin, verdict, fingerprint, request, previous, reason, cursor) tuples."""
+        """(key, rank, batch, origin, verdict, fingerprint, request, previous, reason, state, cursor) tuples."""
         self.db.execute("BEGIN")
         self.db.executemany(
-            "INSERT INTO rows (key, rank, batch, origin, verdict, fingerprint, request, previous, reason, cursor)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rows (key, rank, batch, origin, verdict, fingerprint, request, previous, reason, state,"
+            " cursor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         self.db.execute("COMMIT")
@@ -122,14 +124,14 @@ class Spool:
 
     def _rows(self, where: str, params: tuple[Any, ...] = (), limit: int | None = None) -> list[SpoolRow]:
         sql = (
-            "SELECT seq, key, origin, batch, verdict, fingerprint, request, previous, reason FROM rows"
+            "SELECT seq, key, origin, batch, verdict, fingerprint, request, previous, reason, state FROM rows"
             f" WHERE {where} ORDER BY seq"
         )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [
-            SpoolRow(seq, key, origin, batch, verdict, fp, _load(request), _load(previous), reason)
-            for seq, key, origin, batch, verdict, fp, request, previous, reason in self.db.execute(
+            SpoolRow(seq, key, origin, batch, verdict, fp, _load(request), _load(previous), reason, state)
+            for seq, key, origin, batch, verdict, fp, request, previous, reason, state in self.db.execute(
                 sql, params
             )
         ]

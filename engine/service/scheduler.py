@@ -29,13 +29,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from connectors.hepsiglobal.client import AuthenticationError, HGClient
+from connectors.hepsiglobal.client import HGClient
 from engine import signals
 from engine.definitions.pipeline import Pipeline
 from engine.definitions.pipeline_model import Schedule
 from engine.definitions.settings import resolve_url
 from engine.definitions.targets import TargetSettings
-from engine.errors import ConfigError, HgsyncError, Interrupted, LockedError
+from engine.errors import ConfigError, CredentialsRefused, HgsyncError, Interrupted, LockedError
 from engine.logging import get_logger
 from engine.outbound.run import run_pipeline
 from engine.service.daemon_status import DaemonStatus
@@ -305,7 +305,7 @@ class Daemon:
             log.warning("run_skipped", pipeline=name, reason=str(exc))
         except (Interrupted, asyncio.CancelledError):
             status = "interrupted"
-        except AuthenticationError as exc:
+        except CredentialsRefused as exc:
             self.clients.discard(pipeline.target)
             log.error("run_failed", pipeline=name, error=str(exc), next="retried on its next schedule")
         except HgsyncError as exc:

@@ -62,9 +62,17 @@ class Deliveries(StoreBase):
         if conn.execute(deliveries.update().where(where).values(**values)).rowcount == 0:
             conn.execute(deliveries.insert().values(pipeline=pipeline, key=key, **values))
 
-    def mark_sending(self, pipeline: str, key: str, fingerprint: str, origin: str, run_id: str) -> None:
+    def mark_sending(
+        self,
+        pipeline: str,
+        key: str,
+        fingerprint: str,
+        origin: str,
+        run_id: str,
+        idempotency_key: str | None = None,
+    ) -> None:
         """Written before a request goes out: if the process dies before the outcome is
-        committed, the next run sees ``sending`` and sends the request again."""
+        committed, the next run finds ``sending`` and treats the request as in doubt."""
         with self._begin() as conn:
             self._upsert(
                 conn,
@@ -73,11 +81,64 @@ class Deliveries(StoreBase):
                 {
                     "status": "sending",
                     "attempted_fingerprint": fingerprint,
+                    "idempotency_key": idempotency_key,
                     "origin": origin,
                     "run_id": run_id,
                     "updated_at": utcnow(),
                 },
             )
+
+    def revert_sending(self, pipeline: str, key: str, run_id: str, previous: str | None) -> None:
+        """Undo :meth:`mark_sending` for a request that never left (its run stopped first):
+        the key goes back to ``previous`` (None: it had no row)."""
+        where = (
+            (deliveries.c.pipeline == pipeline)
+            & (deliveries.c.key == key)
+            & (deliveries.c.status == "sending")
+            & (deliveries.c.run_id == run_id)
+        )
+        with self._begin() as conn:
+            if previous is None:
+                conn.execute(deliveries.delete().where(where))
+            else:
+                conn.execute(deliveries.update().where(where).values(status=previous))
+
+    def settle_in_flight(self, pipeline: str) -> int:
+        """Keys left ``sending`` by a process that stopped (the caller holds the pipeline's
+        lock, so no request of it is on the wire now) become ``in_doubt``."""
+        with self._begin() as conn:
+            return conn.execute(
+                deliveries.update()
+                .where(deliveries.c.pipeline == pipeline, deliveries.c.status == "sending")
+                .values(
+                    status="in_doubt",
+                    last_error="the process stopped while the request was on the wire; HG may have it",
+                    updated_at=utcnow(),
+                )
+            ).rowcount
+
+    def resolve(self, pipeline: str, key: str, *, delivered: bool, note: str) -> str:
+        """Settle an in-doubt key by hand: ``delivered`` (HG has it) or due to be sent again.
+        Returns the status it had; raises KeyError when the key is not in doubt."""
+        where = (deliveries.c.pipeline == pipeline) & (deliveries.c.key == key)
+        with self._begin() as conn:
+            row = conn.execute(
+                sa.select(deliveries.c.status, deliveries.c.attempted_fingerprint).where(where)
+            ).first()
+            if row is None or row.status not in ("in_doubt", "sending"):
+                raise KeyError(row.status if row is not None else None)
+            values: dict[str, Any] = {"last_error": note[:2000], "updated_at": utcnow()}
+            if delivered:
+                values.update(
+                    status="delivered",
+                    fingerprint=row.attempted_fingerprint,
+                    request=None,
+                    delivered_at=utcnow(),
+                )
+            else:
+                values.update(status="failed")
+            conn.execute(deliveries.update().where(where).values(**values))
+            return str(row.status)
 
     def record_outcome(
         self,
@@ -93,7 +154,9 @@ class Deliveries(StoreBase):
         origin: str,
         run_id: str,
     ) -> None:
-        """Commit what became of one request: ``delivered``, ``rejected`` or ``failed``."""
+        """Commit what became of one request: ``delivered``, ``rejected``, ``failed`` or
+        ``in_doubt``. ``message`` of a delivered request is a note kept with it (``duplicate
+        refused by HG``)."""
         now = utcnow()
         with self._begin() as conn:
             where = (deliveries.c.pipeline == pipeline) & (deliveries.c.key == key)
@@ -123,14 +186,15 @@ class Deliveries(StoreBase):
                     request=request,
                     delivered_at=now,
                     attempts=attempts,
-                    last_error=None,
+                    last_error=redact_text(message)[:2000] if message else None,
                 )
             else:
                 values.update(attempts=earlier + attempts, last_error=redact_text(message or "")[:2000])
             self._upsert(conn, pipeline, key, values)
 
     def failing(self, pipeline: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Keys whose last request was rejected or failed, most tried first."""
+        """Keys whose last request was rejected or failed, most tried first (those in doubt
+        are listed by :meth:`in_doubt`)."""
         query = (
             sa.select(
                 deliveries.c.key,
@@ -141,14 +205,42 @@ class Deliveries(StoreBase):
                 deliveries.c.origin,
                 deliveries.c.updated_at,
             )
-            .where(
-                deliveries.c.pipeline == pipeline, deliveries.c.status.in_(["rejected", "failed", "sending"])
-            )
+            .where(deliveries.c.pipeline == pipeline, deliveries.c.status.in_(["rejected", "failed"]))
             .order_by(deliveries.c.attempts.desc(), deliveries.c.key)
             .limit(limit)
         )
         with self._begin() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+
+    def in_doubt(self, pipeline: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Keys whose last request may have reached HG without an answer, oldest first."""
+        query = (
+            sa.select(
+                deliveries.c.key,
+                deliveries.c.status,
+                deliveries.c.attempts,
+                deliveries.c.last_error,
+                deliveries.c.idempotency_key,
+                deliveries.c.origin,
+                deliveries.c.run_id,
+                deliveries.c.updated_at,
+            )
+            .where(deliveries.c.pipeline == pipeline, deliveries.c.status.in_(["in_doubt", "sending"]))
+            .order_by(deliveries.c.updated_at, deliveries.c.key)
+            .limit(limit)
+        )
+        with self._begin() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def outcomes_of_run(self, run_id: str) -> dict[str, int]:
+        """How many keys each status holds whose last request was tried by ``run_id``."""
+        query = (
+            sa.select(deliveries.c.status, sa.func.count())
+            .where(deliveries.c.run_id == run_id)
+            .group_by(deliveries.c.status)
+        )
+        with self._begin() as conn:
+            return {status: count for status, count in conn.execute(query)}
 
     def count_by_status(self, pipeline: str) -> dict[str, int]:
         query = (

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from engine.logging import redact_text
 from engine.store.base import StoreBase, aware, utcnow
-from engine.store.schema import row_errors, runs
+from engine.store.schema import deliveries, row_errors, runs
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,13 @@ class Runs(StoreBase):
             )
 
     def finish_run(
-        self, run_id: str, status: str, counts: dict[str, int], message: str | None = None
+        self, run_id: str, status: str, counts: dict[str, int] | None, message: str | None = None
     ) -> None:
+        """Close a run. ``counts`` None: rebuilt from what the run recorded (a run that stopped
+        part-way, or failed, still tells what it read and what became of what it sent)."""
         with self._begin() as conn:
+            if counts is None:
+                counts = _rebuilt(conn, run_id)
             conn.execute(
                 runs.update()
                 .where(runs.c.run_id == run_id)
@@ -55,6 +59,14 @@ class Runs(StoreBase):
                     counts=json.dumps(counts, sort_keys=True),
                     message=redact_text(message) if message else None,
                 )
+            )
+
+    def record_counts(self, run_id: str, counts: dict[str, int]) -> None:
+        """Keep a running run's counts so far (its plan's), so that a run killed later still
+        shows what it read."""
+        with self._begin() as conn:
+            conn.execute(
+                runs.update().where(runs.c.run_id == run_id).values(counts=json.dumps(counts, sort_keys=True))
             )
 
     def record_row_errors(
@@ -121,14 +133,50 @@ class Runs(StoreBase):
         return next((r for r in self.history(limit=10_000) if r.run_id == ids[0]), None)
 
     def close_abandoned_runs(self, pipeline: str) -> int:
-        """Runs still marked ``running`` for a pipeline whose lock we now hold died mid-way."""
+        """Runs still marked ``running`` for a pipeline whose lock we now hold died mid-way:
+        each is closed ``interrupted`` with its counts rebuilt from what it recorded (its plan's
+        counts, and the outcome of every key whose last request it sent)."""
         with self._begin() as conn:
-            return conn.execute(
-                runs.update()
-                .where(runs.c.pipeline == pipeline, runs.c.status == "running")
-                .values(
-                    status="interrupted",
-                    finished_at=utcnow(),
-                    message="the process stopped before the run ended",
+            dead = (
+                conn.execute(
+                    sa.select(runs.c.run_id).where(runs.c.pipeline == pipeline, runs.c.status == "running")
                 )
-            ).rowcount
+                .scalars()
+                .all()
+            )
+            for run_id in dead:
+                counts = _rebuilt(conn, run_id)
+                conn.execute(
+                    runs.update()
+                    .where(runs.c.run_id == run_id)
+                    .values(
+                        status="interrupted",
+                        finished_at=utcnow(),
+                        counts=json.dumps(counts, sort_keys=True),
+                        message=f"the process stopped before the run ended; counts rebuilt from the "
+                        f"{counts['sent']} outcome(s) it recorded",
+                    )
+                )
+            return len(dead)
+
+
+def _rebuilt(conn: sa.Connection, run_id: str) -> dict[str, int]:
+    """A run's counts from what it recorded: its plan's counts (kept when it planned) and the
+    statuses of the keys whose last request it sent (``sending``: in doubt)."""
+    row = conn.execute(sa.select(runs.c.pipeline, runs.c.counts).where(runs.c.run_id == run_id)).first()
+    pipeline, saved = (row.pipeline, row.counts) if row is not None else (None, None)
+    outcomes = dict(
+        conn.execute(
+            sa.select(deliveries.c.status, sa.func.count())
+            .where(deliveries.c.pipeline == pipeline, deliveries.c.run_id == run_id)
+            .group_by(deliveries.c.status)
+        ).all()
+    )
+    counts = {
+        "delivered": outcomes.get("delivered", 0),
+        "send_rejected": outcomes.get("rejected", 0),
+        "send_failed": outcomes.get("failed", 0),
+        "in_doubt": outcomes.get("in_doubt", 0) + outcomes.get("sending", 0),
+    }
+    counts["sent"] = sum(counts.values())
+    return {**json.loads(saved or "{}"), **counts}

@@ -24,13 +24,15 @@ deliveries = sa.Table(
     metadata,
     sa.Column("pipeline", sa.String(200), primary_key=True),
     sa.Column("key", sa.Text, primary_key=True),
-    sa.Column("status", sa.String(16), nullable=False),  # delivered | rejected | failed | sending
+    # delivered | rejected | failed | sending (on the wire) | in_doubt (the answer was lost)
+    sa.Column("status", sa.String(16), nullable=False),
     sa.Column("fingerprint", sa.String(64)),  # of the last delivered request
     sa.Column("request", sa.Text),  # the last delivered request, JSON
     sa.Column("attempted_fingerprint", sa.String(64)),  # of the last request tried
     sa.Column("attempts", sa.Integer, nullable=False, default=0),  # tries of that request, over runs
     sa.Column("last_status", sa.Integer),  # HTTP status of the last try
-    sa.Column("last_error", sa.Text),
+    sa.Column("last_error", sa.Text),  # or, for a delivered key, a note ("duplicate refused by HG")
+    sa.Column("idempotency_key", sa.String(64)),  # of the last request tried
     sa.Column("origin", sa.Text),
     sa.Column("run_id", sa.String(40)),
     sa.Column("delivered_at", _ts),

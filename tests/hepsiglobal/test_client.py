@@ -24,8 +24,8 @@ from connectors.hepsiglobal.client import (
     HGClient,
     Outcome,
     classify,
-    retry_after_seconds,
 )
+from connectors.hepsiglobal.responses import retry_after_seconds
 from engine import logging as hglogging
 from engine.definitions.targets import TargetSettings
 
@@ -399,11 +399,84 @@ def test_401_fetches_a_new_token_once_then_succeeds() -> None:
     assert (stats["status_401"], stats["reauths"], stats["token_fetches"]) == (1, 1, 2)
 
 
-def test_401_twice_is_rejected() -> None:
-    fake = FakeHG([401, 401, 401])
-    outcome, stats = run(fake, send_one())
-    assert outcome == Outcome("rejected", 401, "status 401", 2)
-    assert len(fake.tokens_issued) == 2 and stats["reauths"] == 1
+def test_401_is_never_a_rows_rejection_and_refused_fresh_tokens_stop_everything() -> None:
+    fake = FakeHG([401, 401, 401, 401])
+
+    async def work(client: HGClient) -> None:
+        with pytest.raises(AuthenticationError, match=r"PUT https://hg.test/v1/x refused client id 'mp-client'"):
+            await client.send("PUT", "/v1/x", {})
+        with pytest.raises(AuthenticationError):  # every later row stops at once too
+            await client.send("PUT", "/v1/y", {})
+
+    _, stats = run(fake, work)
+    assert len(fake.tokens_issued) == 4 and stats["reauths"] == 4  # the first token and three fresh ones
+    assert [r.url.path for r in fake.requests] == ["/v1/x"] * 4
+
+
+def test_401s_do_not_use_up_the_attempts() -> None:
+    outcome, stats = run(FakeHG([401, 503, 401, 503, 401, 200]), send_one(), max_attempts=3)
+    assert (outcome.kind, outcome.attempts) == ("delivered", 6)
+    assert stats["reauths"] == 3
+
+
+def test_every_attempt_uses_a_valid_token() -> None:
+    """A back-off longer than the token's life: the next attempt fetches a new one instead of
+    sending the expired one (and earning a 401)."""
+    vt = VirtualTime()
+    fake = FakeHG([429, 429, 200], expires_in=2)
+    outcome, stats = run(fake, send_one(), vt=vt, token_refresh_margin=0, backoff={"base": 5.0, "max": 5.0})
+    assert outcome.kind == "delivered"
+    used = [r.headers["authorization"] for r in fake.requests]
+    assert used == ["Bearer tok-1-abcdef", "Bearer tok-2-abcdef", "Bearer tok-3-abcdef"]
+    assert stats["status_401"] == 0
+
+
+# --- in doubt, and idempotency keys -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "doubted"),
+    [
+        (httpx.ConnectError, False),
+        (httpx.ConnectTimeout, False),
+        (httpx.PoolTimeout, False),
+        (httpx.ReadTimeout, True),
+        (httpx.ReadError, True),
+        (httpx.WriteError, True),
+        (httpx.RemoteProtocolError, True),
+    ],
+)
+def test_a_transport_error_after_the_request_may_have_left_is_in_doubt(
+    error: type[Exception], doubted: bool
+) -> None:
+    outcome, _ = run(FakeHG([error] * 3), send_one(), max_attempts=3)
+    assert (outcome.kind, outcome.attempts, outcome.doubted) == ("failed", 3, doubted)
+    held, _ = run(FakeHG([error, 200]), lambda c: c.send("POST", "/v1/refunds", {}, stop_when_in_doubt=True))
+    assert (held.kind, held.attempts) == (("in_doubt", 1) if doubted else ("delivered", 2))
+
+
+def test_a_lost_answer_then_a_repeat_refusal_is_reported_with_the_doubt() -> None:
+    outcome, _ = run(FakeHG([httpx.ReadTimeout, 409]), send_one("POST"))
+    assert (outcome.kind, outcome.status, outcome.doubted) == ("rejected", 409, True)
+    clean, _ = run(FakeHG([409]), send_one("POST"))
+    assert clean.doubted is False
+
+
+def test_every_attempt_carries_the_same_idempotency_key() -> None:
+    fake = FakeHG([httpx.ReadTimeout, 503, 200])
+    outcome, _ = run(fake, lambda c: c.send("POST", "/v1/orders", {}, idempotency_key="k-123"))
+    assert outcome.kind == "delivered"
+    assert [r.headers.get("idempotency-key") for r in fake.requests] == ["k-123"] * 3
+
+
+def test_the_idempotency_header_is_named_in_settings_or_switched_off() -> None:
+    renamed = FakeHG()
+    run(renamed, lambda c: c.send("PUT", "/a", {}, idempotency_key="k"), idempotency_header="X-Request-Id")
+    assert renamed.requests[0].headers["x-request-id"] == "k"
+    assert "idempotency-key" not in renamed.requests[0].headers
+    off = FakeHG()
+    run(off, lambda c: c.send("PUT", "/a", {}, idempotency_key="k"), idempotency_header=None)
+    assert "idempotency-key" not in off.requests[0].headers
 
 
 def test_concurrent_401s_refetch_the_token_once() -> None:
