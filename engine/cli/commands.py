@@ -2,9 +2,9 @@
 
 validate → ops → plan → run → history, and sandbox / demo / daemon around them.
 
-Only this module catches broadly: it prints the message, a remedy, and exits 0 (all good),
-1 (some rows failed, or a source or the state store could not be used), 2 (config error) or
-3 (another process holds the pipeline or the state store).
+Only the CLI catches broadly (:func:`engine.cli.context.guarded`): it prints the message, a
+remedy, and exits 0 (all good), 1 (some rows failed, or a source or the state store could not
+be used), 2 (config error) or 3 (another process holds the pipeline or the state store).
 """
 
 from __future__ import annotations
@@ -13,66 +13,14 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
 
 import click
 
 from engine import logging as hglog
-from engine.definitions.loader import Project, load_project
-from engine.definitions.settings import resolve_url
-from engine.errors import ConfigError, CredentialsRefused, HgsyncError, LockedError, SourceConfigError
-from engine.store import StateStore
-
-EXIT_OK, EXIT_ROWS_FAILED, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
-
-
-def _fail(exc: HgsyncError) -> NoReturn:
-    click.echo(f"error: {exc}", err=True)
-    if exc.remedy:
-        click.echo(f"  → {exc.remedy}", err=True)
-    if isinstance(exc, ConfigError | CredentialsRefused | SourceConfigError):
-        sys.exit(EXIT_CONFIG)
-    sys.exit(EXIT_LOCKED if isinstance(exc, LockedError) else EXIT_ROWS_FAILED)
-
-
-class Context:
-    def __init__(self, home: Path, log_level: str | None, log_format: str | None):
-        self.home = home
-        self.log_level = log_level
-        self.log_format = log_format
-
-    def project(self, *, columns: bool = False, strict: bool = True) -> Project:
-        project = load_project(self.home, columns=columns)
-        if project.settings is not None:
-            settings = project.settings.logging
-            fmt = self.log_format or settings.format
-            hglog.configure(
-                json=None if fmt == "auto" else fmt == "json", level=self.log_level or settings.level
-            )
-        if strict and project.settings is None:
-            raise ConfigError(project.errors)
-        return project
-
-    def state(self, project: Project) -> StateStore:
-        assert project.settings is not None
-        return StateStore(resolve_url(project.settings.state, project.home))
-
-
-def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except HgsyncError as exc:
-            _fail(exc)
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            click.echo("interrupted", err=True)
-            sys.exit(130)
-
-    wrapper.__name__ = func.__name__
-    wrapper.__doc__ = func.__doc__
-    return wrapper
+from engine.cli.context import EXIT_CONFIG, Context, guarded
+from engine.cli.history import history, resolve
+from engine.cli.sandbox_command import sandbox
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -94,6 +42,11 @@ def main(ctx: click.Context, home: Path, log_level: str | None, log_format: str 
         json=None if log_format in (None, "auto") else log_format == "json", level=log_level or "info"
     )
     ctx.obj = Context(home.resolve(), log_level, log_format)
+
+
+main.add_command(history)
+main.add_command(resolve)
+main.add_command(sandbox)
 
 
 @main.command()
@@ -240,110 +193,6 @@ def run(
     finally:
         state.close()
     sys.exit(code)
-
-
-@main.command()
-@click.argument("pipeline", required=False)
-@click.option("--limit", default=20, show_default=True, help="How many runs to list.")
-@click.option("--errors", "errors_of", metavar="RUN_ID", help="List the row errors of one run.")
-@click.option("--failing", is_flag=True, help="List the keys whose last request was rejected or failed.")
-@click.pass_obj
-@guarded
-def history(obj: Context, pipeline: str | None, limit: int, errors_of: str | None, failing: bool) -> None:
-    """List past runs with their counts (newest first), or one run's row errors."""
-    from engine.cli.report import history_text
-
-    project = obj.project()
-    state = obj.state(project)
-    try:
-        if errors_of:
-            record = state.find_run(errors_of)
-            if record is None:
-                raise ConfigError(f"no single run matches {errors_of!r}; `hgsync history` lists them")
-            rows = state.run_errors(record.run_id)
-            click.echo(f"{len(rows)} row error(s) in run {record.run_id} of {record.pipeline}")
-            for row in rows:
-                click.echo(f"  {row['origin']}  key {row['key']!r}: {row['reason']}")
-            return
-        if failing:
-            names = [pipeline] if pipeline else sorted(project.files)
-            for name in names:
-                for row in state.failing(name, limit):
-                    click.echo(
-                        f"{name}  key {row['key']!r}  {row['status']} after {row['attempts']} attempt(s)"
-                        f" (HTTP {row['last_status']}): {row['last_error']}  [{row['origin']}]"
-                    )
-            return
-        click.echo(history_text(state.history(pipeline, limit)))
-    finally:
-        state.close()
-
-
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=int)
-@click.option("--client-id", default="sandbox", show_default=True)
-@click.option(
-    "--client-secret",
-    default=lambda: os.environ.get("HG_SANDBOX_SECRET", "sandbox"),
-    show_default="sandbox, or $HG_SANDBOX_SECRET",
-)
-@click.option("--token-ttl", default=3600.0, show_default=True, help="Seconds a token lives.")
-@click.option("--fail-429", default=0.0, help="Share of requests answered 429 (0 to 1).")
-@click.option("--retry-after", default=1.0, show_default=True, help="Retry-After of those 429s, in seconds.")
-@click.option("--fail-500", default=0.0, help="Share of requests answered 500/502/503.")
-@click.option("--drop", default=0.0, help="Share of connections closed without an answer.")
-@click.option("--delay", default=0.0, help="Seconds a slow answer waits.")
-@click.option("--slow", default=0.0, help="Share of answers that wait --delay seconds.")
-@click.option("--seed", type=int, help="Seed of the fault choices, for repeatable runs.")
-def sandbox(
-    host: str,
-    port: int,
-    client_id: str,
-    client_secret: str,
-    token_ttl: float,
-    fail_429: float,
-    retry_after: float,
-    fail_500: float,
-    drop: float,
-    delay: float,
-    slow: float,
-    seed: int | None,
-) -> None:
-    """Serve the HG sandbox on loopback: the MP→HG API as the spec describes, with faults on demand.
-
-    Accepted requests are listed at /_sandbox/requests; faults can be changed at run time
-    with PUT /_sandbox/faults.
-    """
-    from connectors.hepsiglobal.sandbox import Faults, Sandbox
-
-    try:
-        faults = Faults(
-            rate_429=fail_429,
-            retry_after=retry_after,
-            rate_500=fail_500,
-            rate_drop=drop,
-            delay=delay,
-            rate_delay=slow,
-            seed=seed,
-        )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    server = Sandbox(
-        host, port, client_id=client_id, client_secret=client_secret, token_ttl=token_ttl, faults=faults
-    )
-    try:
-        server.start()
-    except OSError as exc:
-        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror}", err=True)
-        sys.exit(EXIT_ROWS_FAILED)
-    click.echo(f"HG sandbox listening on {server.url} (client id {client_id!r}); Ctrl-C stops it", err=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
 
 
 @main.command()

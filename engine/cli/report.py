@@ -17,6 +17,7 @@ _PLAN_LABELS = [
     ("retry", "due for retry"),
     ("error", "failing to render"),
     ("rejected", "rejected before (not resent; --retry-failed sends them)"),
+    ("held", "in doubt, held for a person (`hgsync history --in-doubt`)"),
     ("filtered", "filtered out by `when`"),
     ("superseded", "superseded by a newer file"),
 ]
@@ -80,12 +81,21 @@ def run_text(result: RunResult) -> str:
         f"  read {c.get('read', 0)}: new {c.get('new', 0)}, changed {c.get('changed', 0)}, "
         f"unchanged {c.get('unchanged', 0)}, retried {c.get('retry', 0)}, row errors {c.get('error', 0)}"
         + (f", still rejected {c['rejected']}" if c.get("rejected") else "")
+        + (f", in doubt and held {c['held']}" if c.get("held") else "")
         + (f", filtered {c['filtered']}" if c.get("filtered") else "")
         + (f", superseded {c['superseded']}" if c.get("superseded") else ""),
         f"  sent {c.get('sent', 0)}: delivered {c.get('delivered', 0)}, rejected {c.get('send_rejected', 0)}, "
         f"failed after retries {c.get('send_failed', 0)}"
+        + (f", in doubt {c['in_doubt']}" if c.get("in_doubt") else "")
         + (f", not sent (stopped) {c['unsent']}" if c.get("unsent") else ""),
     ]
+    if c.get("duplicates"):
+        lines.append(f"  {c['duplicates']} of the delivered were duplicates HG refused: it had them already")
+    if c.get("in_doubt") or c.get("held"):
+        lines.append(
+            f"  in doubt (HG may have them): `hgsync history {result.pipeline} --in-doubt` lists them, "
+            "`hgsync resolve` settles each"
+        )
     for error in result.errors[:5]:
         lines.append(f"  row error: {error['origin']} key {error['key']!r}: {error['reason']}")
     if c.get("error", 0) > 5:

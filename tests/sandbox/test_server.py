@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import base64
 import logging
 import threading
@@ -14,6 +15,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
+from connectors.hepsiglobal.examples import CREATE_ORDER
 from connectors.hepsiglobal.sandbox import Faults, Sandbox
 
 CLIENT_ID, CLIENT_SECRET = "test-client", "test-secret-value"  # of sandbox_server, tests/conftest.py
@@ -160,7 +162,7 @@ def test_the_admin_api(api: httpx.Client, anon: httpx.Client) -> None:
     assert unknown.status_code == 400 and "known: create_order" in unknown.json()["message"]
     stats = anon.get("/_sandbox/stats").json()
     assert stats["responses"] == {"200": 2, "400": 1}
-    assert stats["faults"] == {"429": 0, "5xx": 0, "drop": 0, "delay": 0}
+    assert stats["faults"] == {"429": 0, "5xx": 0, "drop": 0, "lost": 0, "delay": 0}
     assert stats["requests_recorded"] == 2
     assert anon.delete("/_sandbox/requests").json() == {"cleared": 2}
     assert anon.get("/_sandbox/requests").json() == {"count": 0, "requests": []}
@@ -217,6 +219,27 @@ def test_rate_drop_closes_the_connection_without_an_answer(api: httpx.Client, sa
     assert sandbox.stats()["faults"]["drop"] == 1
 
 
+def test_rate_lost_handles_the_request_and_loses_the_answer(api: httpx.Client, sandbox: Sandbox) -> None:
+    sandbox.set_faults(Faults(rate_lost=1))
+    with pytest.raises(httpx.TransportError):
+        api.put(CANCEL_PATH, json=CANCEL, headers={"Idempotency-Key": "k-1"})
+    assert [r["idempotency_key"] for r in sandbox.records()] == ["k-1"]
+    assert sandbox.stats()["faults"]["lost"] == 1
+
+
+def test_refused_repeats_answer_409_to_a_second_order(api: httpx.Client, sandbox: Sandbox) -> None:
+    order = copy.deepcopy(CREATE_ORDER)
+    assert api.post("/v1/orders", json=order).status_code == 200
+    assert api.post("/v1/orders", json=order).status_code == 200  # accepted twice by default
+    sandbox.refuse_repeats = True
+    sandbox.reset()
+    assert api.post("/v1/orders", json=order).status_code == 200
+    again = api.post("/v1/orders", json=order)
+    assert again.status_code == 409 and "already exists" in again.json()["message"]
+    assert len(sandbox.records("create_order")) == 1
+    sandbox.refuse_repeats = False
+
+
 def test_delay_slows_the_answer_down(api: httpx.Client, sandbox: Sandbox) -> None:
     sandbox.set_faults(Faults(delay=0.3, rate_delay=1))
     started = time.monotonic()
@@ -240,6 +263,7 @@ def test_faults_can_be_replaced_at_run_time(api: httpx.Client, anon: httpx.Clien
         "retry_after": 0.5,
         "rate_500": 0,
         "rate_drop": 0,
+        "rate_lost": 0,
         "delay": 0,
         "rate_delay": 0,
         "seed": None,

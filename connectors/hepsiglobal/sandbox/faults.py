@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, NamedTuple
 
 SERVER_ERRORS = (500, 502, 503)
-FAULT_KINDS = ("429", "5xx", "drop", "delay")
+FAULT_KINDS = ("429", "5xx", "drop", "lost", "delay")
 
 
 @dataclass
@@ -23,7 +23,8 @@ class Faults:
     rate_429: float = 0  # answered 429 with ``Retry-After: <retry_after>``
     retry_after: float = 1  # seconds, sent as given ("0.2")
     rate_500: float = 0  # answered 500, 502 or 503, picked at random
-    rate_drop: float = 0  # connection closed without any response
+    rate_drop: float = 0  # connection closed without any response, before the request is handled
+    rate_lost: float = 0  # the request is handled (and recorded), then its answer is lost
     delay: float = 0  # seconds that a delayed request waits before it is answered
     rate_delay: float = 0  # share of requests delayed (whether faulted or not)
     seed: int | None = None  # seeds the sandbox's random choices, for repeatable tests
@@ -38,8 +39,8 @@ class Faults:
                 raise ValueError(f"faults.{f.name} must be a number >= 0, got {value!r}")
             elif f.name.startswith("rate_") and value > 1:
                 raise ValueError(f"faults.{f.name} is a share from 0 to 1, got {value!r}")
-        if self.rate_429 + self.rate_500 + self.rate_drop > 1:
-            raise ValueError("faults.rate_429 + rate_500 + rate_drop must not be above 1")
+        if self.rate_429 + self.rate_500 + self.rate_drop + self.rate_lost > 1:
+            raise ValueError("faults.rate_429 + rate_500 + rate_drop + rate_lost must not be above 1")
 
     @classmethod
     def from_dict(cls, data: Any) -> Faults:
@@ -80,4 +81,6 @@ def draw_fault(faults: Faults, rng: random.Random) -> Fate:
         return Fate("5xx", rng.choice(SERVER_ERRORS), {}, delay)
     if draw < faults.rate_429 + faults.rate_500 + faults.rate_drop:
         return Fate("drop", 0, {}, delay)
+    if draw < faults.rate_429 + faults.rate_500 + faults.rate_drop + faults.rate_lost:
+        return Fate("lost", 0, {}, delay)
     return Fate(None, 0, {}, delay)

@@ -15,7 +15,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-from connectors.hepsiglobal.sandbox.faults import Faults
+from connectors.hepsiglobal.sandbox.faults import Fate, Faults
 from connectors.hepsiglobal.sandbox.operations import find_operation
 from connectors.hepsiglobal.sandbox.rules import not_an_object
 from connectors.hepsiglobal.sandbox.state import SandboxState
@@ -127,7 +127,7 @@ class SandboxHandler(TrackedHandler):
             self.close_connection = True
             log.debug("sandbox_request", method=self.command, path=path, status=None, fault="drop")
             return
-        if fate.kind:
+        if fate.kind and fate.kind != "lost":
             message = f"fault injected by the sandbox ({fate.kind})"
             self._send(fate.status, {"message": message}, fate.headers)
             return
@@ -142,9 +142,22 @@ class SandboxHandler(TrackedHandler):
         if errors:
             self._send(400, {"message": "Unsuccessful Response", "errors": errors})
             return
+        identity = op.identity(params, body) if op.identity is not None else None
+        if not sandbox._claim(identity):
+            self._answer(fate, 409, {"message": f"{identity} already exists"})
+            return
         data = op.respond(params, body)
-        sandbox._record(op.name, self.command, path, params, body, op.status, data)
-        self._send(op.status, {"data": data, "message": op.message})
+        key = self.headers.get(sandbox.idempotency_header)
+        sandbox._record(op.name, self.command, path, params, body, op.status, data, key)
+        self._answer(fate, op.status, {"data": data, "message": op.message})
+
+    def _answer(self, fate: Fate, status: int, payload: Any) -> None:
+        """Send the answer, or lose it (the request was handled: a lost answer)."""
+        if fate.kind == "lost":
+            self.close_connection = True
+            log.debug("sandbox_request", method=self.command, path=self._path, status=status, fault="lost")
+            return
+        self._send(status, payload)
 
     def _token(self, raw: bytes) -> None:
         form = _parse_token_body(raw, self.headers.get("Content-Type", ""))

@@ -54,6 +54,9 @@ class Operation:
     status: int = 200
     message: str = "Successful Response"
     has_body: bool = True
+    # what makes a request of a creating operation the same record (an order number...): with
+    # ``refuse_repeats`` the sandbox answers a second one 409, as an API that knows it would
+    identity: Callable[[dict[str, str], Any], str] | None = None
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +78,7 @@ OPERATIONS: tuple[Operation, ...] = (
         check_create_order,
         lambda params, body: {"order_number": body["order_number"]},
         message="Order created",
+        identity=lambda params, body: f"order {body['order_number']}",
     ),
     Operation(
         "cancel_order_item",
@@ -97,6 +101,7 @@ OPERATIONS: tuple[Operation, ...] = (
         check_shipment_label,
         lambda params, body: {"shipment_id": params["shipment_id"]},
         message="Shipment label saved",
+        identity=lambda params, body: f"label of shipment {params['shipment_id']}",
     ),
     Operation(
         "shipment_status",
@@ -129,6 +134,7 @@ OPERATIONS: tuple[Operation, ...] = (
         lambda params, body: {"request_id": str(uuid.uuid4())},
         status=202,
         message="Refund request accepted; its result follows by webhook",
+        identity=lambda params, body: f"refund {body['refund_number']}",
     ),
     Operation(
         "product_status",

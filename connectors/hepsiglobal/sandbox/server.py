@@ -9,7 +9,10 @@ state in :mod:`.state`; :mod:`.handler` speaks HTTP.
   400 ``{"message": "Unsuccessful Response", "errors": [...]}``.
 - Every accepted (2xx) operation request is recorded, so demos and tests can count what arrived.
 - :class:`~.faults.Faults` injects 429 (with ``Retry-After``), 5xx, dropped connections and
-  slow answers, decided before a request is checked, so a faulted request is never recorded.
+  slow answers, decided before a request is checked, so a faulted request is never recorded;
+  and lost answers: the request is handled and recorded, then the connection closes unanswered.
+- ``refuse_repeats``: a second order, refund or shipment label with a number already accepted
+  is answered 409, as an API that deduplicates would; every record keeps its idempotency key.
 - ``/_sandbox/...`` is an admin API (no token): ``health``, ``requests``, ``stats``, ``faults``.
 
 Usage: ``with Sandbox().start() as sb: httpx.post(sb.url + "/v1/auth/token", ...)``.
@@ -38,8 +41,17 @@ class Sandbox(SandboxState):
         client_secret: str = "sandbox",
         token_ttl: float = 3600,
         faults: Faults | None = None,
+        refuse_repeats: bool = False,
+        idempotency_header: str = "Idempotency-Key",
     ) -> None:
-        super().__init__(client_id=client_id, client_secret=client_secret, token_ttl=token_ttl, faults=faults)
+        super().__init__(
+            client_id=client_id,
+            client_secret=client_secret,
+            token_ttl=token_ttl,
+            faults=faults,
+            refuse_repeats=refuse_repeats,
+            idempotency_header=idempotency_header,
+        )
         self.host, self.port = host, port
         self._background = BackgroundServer(
             lambda: SandboxServer((self.host, self.port), self),

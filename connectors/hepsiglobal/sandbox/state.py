@@ -29,8 +29,13 @@ class SandboxState:
         client_secret: str = "sandbox",
         token_ttl: float = 3600,
         faults: Faults | None = None,
+        refuse_repeats: bool = False,
+        idempotency_header: str = "Idempotency-Key",
     ) -> None:
         self.client_id, self._client_secret, self.token_ttl = client_id, client_secret, token_ttl
+        self.refuse_repeats = refuse_repeats  # a second order, refund or label of one number: 409
+        self.idempotency_header = idempotency_header  # recorded with each request, as sent
+        self._identities: set[str] = set()
         self._lock = threading.Lock()
         self._tokens: dict[str, float] = {}  # access token -> time.monotonic() of expiry
         self._records: list[dict[str, Any]] = []
@@ -46,6 +51,7 @@ class SandboxState:
         """Accepted operation requests, oldest first; only ``operation``'s when given.
 
         Each: ``id``, ``operation``, ``method``, ``path``, ``path_params``, ``body``,
+        ``idempotency_key`` (the header as sent, or None),
         ``received_at`` (ISO UTC), ``status`` and ``response`` (the ``data`` answered).
         """
         if operation is not None and operation not in OPERATION_NAMES:
@@ -60,6 +66,7 @@ class SandboxState:
         with self._lock:
             cleared = len(self._records)
             self._records.clear()
+            self._identities.clear()
             self._next_id = 1
             self._responses.clear()
             self._faulted.clear()
@@ -130,10 +137,29 @@ class SandboxState:
                 self._faulted[fate.kind] += 1
             return fate
 
+    def _claim(self, identity: str | None) -> bool:
+        """False when ``identity`` was accepted before and repeats are refused."""
+        if identity is None or not self.refuse_repeats:
+            return True
+        with self._lock:
+            if identity in self._identities:
+                return False
+            self._identities.add(identity)
+            return True
+
     def _record(
-        self, operation: str, method: str, path: str, params: dict, body: Any, status: int, data: Any
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        params: dict,
+        body: Any,
+        status: int,
+        data: Any,
+        idempotency_key: str | None = None,
     ) -> None:
         record = {
+            "idempotency_key": idempotency_key,
             "operation": operation,
             "method": method,
             "path": path,
