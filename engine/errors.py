@@ -9,6 +9,7 @@
     ├── StateError         the state store cannot be used: stop, nothing is sent
     ├── RowError           one row cannot become a request: record it and go on
     ├── LockedError        another process runs this pipeline or holds the state store
+    │   └── LockLost       this process's lock was taken over (it stalled): stop writing at once
     ├── CredentialsRefused an API refused our credentials: the run stops, its rows untouched (exit 2)
     └── Interrupted        the run was asked to stop (SIGTERM) before its plan was complete
 
@@ -86,6 +87,11 @@ class CredentialsRefused(HgsyncError):
     rows whose requests were on the wire are put back as they were."""
 
     remedy = "check the target's credentials in config/hgsync.yaml"
+
+
+class LockLost(LockedError):
+    """This process held a lock and another took it over (this one stalled past its lease):
+    it must stop writing at once, because the other one now does the work."""
 
 
 class RowError(HgsyncError):

@@ -213,9 +213,15 @@ def demo(obj: Context, port: int) -> None:
 @click.option(
     "--reload-interval", default=1.0, show_default=True, help="Seconds between checks for edited files."
 )
+@click.option(
+    "--standby/--no-standby",
+    default=None,
+    help="When another daemon is active on the state store: wait and take over when it dies "
+    "(default on a PostgreSQL store), or exit 3 (default on SQLite).",
+)
 @click.pass_obj
 @guarded
-def daemon(obj: Context, port: int | None, reload_interval: float) -> None:
+def daemon(obj: Context, port: int | None, reload_interval: float, standby: bool | None) -> None:
     """Run every scheduled pipeline on its schedule until SIGTERM, reloading edited files.
 
     One daemon per state store. SIGTERM or Ctrl-C: requests in flight finish, then exit 0;
@@ -224,7 +230,7 @@ def daemon(obj: Context, port: int | None, reload_interval: float) -> None:
     from engine.service.scheduler import run_daemon
 
     obj.project()  # configures logging; the daemon loads the files itself
-    sys.exit(run_daemon(obj.home, http_port=port, reload_interval=reload_interval))
+    sys.exit(run_daemon(obj.home, http_port=port, reload_interval=reload_interval, standby=standby))
 
 
 @main.command()

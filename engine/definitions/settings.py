@@ -76,6 +76,13 @@ class DaemonSettings(BaseModel):
     stop_timeout: float = Field(
         30.0, gt=0, description="seconds to let requests in flight finish after SIGTERM before stopping hard"
     )
+    lease: float = Field(
+        15.0,
+        ge=3,
+        le=3600,
+        description="seconds without a heartbeat after which a standby daemon (on a PostgreSQL state "
+        "store) takes over from the active one",
+    )
 
 
 class Settings(BaseModel):

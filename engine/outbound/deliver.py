@@ -12,7 +12,9 @@ sent again with the same idempotency key by a pipeline that resends, held for a 
 one that holds (the client is told to stop at the first doubt). When HG answers a resend of
 an in-doubt request with one of the operation's "already have it" answers (a 409...), the
 key counts as delivered. When the target refuses our credentials, every worker stops, the
-keys whose requests never left are put back as they were, and the error ends the run.
+keys whose requests never left are put back as they were, and the error ends the run. Each
+``sending`` mark is fenced by the pipeline's lock: a process that stalled and was taken over
+(a standby daemon took its place) finds it gone and stops sending at once (LockLost).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from engine.errors import CredentialsRefused
+from engine.errors import CredentialsRefused, LockLost
 from engine.logging import get_logger
 from engine.outbound.diff import canonical, idempotency_key
 from engine.outbound.plan import Plan
@@ -87,7 +89,7 @@ async def deliver(
 
     operation = pipeline.operation
     hold = pipeline.holds_in_doubt
-    refused: list[CredentialsRefused] = []
+    ended: list[CredentialsRefused | LockLost] = []  # why the workers stopped on their own
 
     async def work() -> None:
         nonlocal last_beat
@@ -97,7 +99,14 @@ async def deliver(
             request = row.request or {}
             assert row.key is not None and row.fingerprint is not None
             request_key = idempotency_key(pipeline.name, row.key, row.fingerprint)
-            state.mark_sending(pipeline.name, row.key, row.fingerprint, row.origin, run_id, request_key)
+            try:
+                state.mark_sending(
+                    pipeline.name, row.key, row.fingerprint, row.origin, run_id, request_key, fence=lock
+                )
+            except LockLost as exc:  # another process took this pipeline over: send nothing more
+                ended.append(exc)
+                stop.set()
+                continue
             # the client's own events (request_retried, request_rejected) then name the row too
             with structlog.contextvars.bound_contextvars(key=row.key, origin=row.origin):
                 try:
@@ -110,7 +119,7 @@ async def deliver(
                     )
                 except CredentialsRefused as exc:
                     state.revert_sending(pipeline.name, row.key, run_id, row.state)
-                    refused.append(exc)
+                    ended.append(exc)
                     stop.set()
                     continue
             kind, message = _settle(outcome, row)
@@ -153,7 +162,9 @@ async def deliver(
                 on_outcome(row, outcome)
             if lock is not None and loop.time() - last_beat > HEARTBEAT_EVERY:
                 last_beat = loop.time()
-                state.heartbeat(lock)
+                if not state.heartbeat(lock):
+                    ended.append(LockLost(f"{lock} was taken over by another process; this one stops"))
+                    stop.set()
 
     def _settle(outcome: Outcome, row: SpoolRow) -> tuple[str, str | None]:
         """What the key becomes: the outcome's kind, but ``delivered`` for HG's "already have
@@ -190,6 +201,6 @@ async def deliver(
     finally:
         follower.cancel()
     counts["unsent"] = plan.to_send - sum(counts[k] for k in ("delivered", "rejected", "failed", "in_doubt"))
-    if refused:
-        raise refused[0]
+    if ended:
+        raise ended[0]
     return counts

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.service.lease import Lease
 from engine.service.live import LiveProject
 from engine.store import StateStore
 
@@ -40,8 +41,15 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 class DaemonStatus:
-    def __init__(self, live: LiveProject, state: StateStore, next_run: Callable[[str], datetime | None]):
+    def __init__(
+        self,
+        live: LiveProject,
+        state: StateStore,
+        next_run: Callable[[str], datetime | None],
+        lease: Lease | None = None,
+    ):
         self.live = live
+        self.lease = lease
         self.state = state
         self.next_run = next_run
         self.started_at = datetime.now(UTC)
@@ -119,6 +127,7 @@ class DaemonStatus:
             "pid": os.getpid(),
             "version": VERSION,
             "stopping": self.stopping,
+            "lease": self.lease.describe() if self.lease is not None else None,
             "config_problems": [str(p) for p in live.config_problems],
             "pipelines": pipelines,
             "metrics": metrics,
@@ -162,6 +171,10 @@ class DaemonStatus:
             "failing": [
                 {**row, "updated_at": _iso(row["updated_at"].replace(tzinfo=row["updated_at"].tzinfo or UTC))}
                 for row in self.state.failing(name, FAILING)
+            ],
+            "in_doubt": [
+                {**row, "updated_at": _iso(row["updated_at"].replace(tzinfo=row["updated_at"].tzinfo or UTC))}
+                for row in self.state.in_doubt(name, FAILING)
             ],
             "skipped_overlaps": overlaps,
         }

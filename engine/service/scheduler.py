@@ -4,9 +4,10 @@
   ``max_instances=1``: a run that comes due while the last one is still going is skipped
   and logged (``run_skipped``). Runs missed while the daemon was down are coalesced into
   one run at start, if the missed time is within ``daemon.misfire_grace`` seconds.
-- One daemon per state store: the ``daemon`` lock in the store; a second daemon refuses to
-  start and says which process holds it. Each run also takes its pipeline's lock, so a
-  one-off ``hgsync run`` never runs beside the daemon.
+- One active daemon per state store (:mod:`.lease`): on a shared PostgreSQL store a second
+  daemon waits as standby and takes over when the active one dies; on SQLite it refuses to
+  start and says which process holds the store. Each run also takes its pipeline's lock, so
+  a one-off ``hgsync run`` never runs beside the daemon.
 - Live edits: the files are polled; a valid change applies from the next run, a broken one
   is logged and shown on the status page while the last good version keeps running.
 - SIGTERM/SIGINT: no new run starts, requests in flight finish (up to
@@ -39,12 +40,12 @@ from engine.errors import ConfigError, CredentialsRefused, HgsyncError, Interrup
 from engine.logging import get_logger
 from engine.outbound.run import run_pipeline
 from engine.service.daemon_status import DaemonStatus
+from engine.service.lease import Lease
 from engine.service.live import LiveProject
 from engine.store import StateStore
 
 log = get_logger("hgsync.daemon")
-DAEMON_LOCK = "daemon"
-HEARTBEAT = 30.0
+EXIT_TAKEN_OVER = 3  # as for a lock held by another process
 
 
 def make_trigger(schedule: Schedule) -> Any:
@@ -94,8 +95,16 @@ class ClientPool:
 
 
 class Daemon:
-    def __init__(self, home: Path, *, http_port: int | None = None, reload_interval: float = 1.0):
+    def __init__(
+        self,
+        home: Path,
+        *,
+        http_port: int | None = None,
+        reload_interval: float = 1.0,
+        standby: bool | None = None,
+    ):
         self.home = home
+        self.standby = standby  # None: stand by on a shared (PostgreSQL) store, refuse on SQLite
         self.live = LiveProject(home)
         self.reload_interval = reload_interval
         self.http_port = http_port
@@ -106,6 +115,7 @@ class Daemon:
         self.scheduler: AsyncIOScheduler | None = None
         self.state: StateStore | None = None
         self.status: DaemonStatus | None = None
+        self.lease: Lease | None = None
         self._hard_stop = asyncio.Event()
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -116,14 +126,11 @@ class Daemon:
         if settings is None:
             raise ConfigError(self.live.config_problems)
         self.state = StateStore(resolve_url(settings.state, self.home))
-        try:
-            self.state.acquire(DAEMON_LOCK, owner="hgsync daemon")
-        except LockedError as exc:
-            self.state.close()
-            raise LockedError(f"another daemon runs on this state store: {exc}") from None
+        self.lease = Lease(self.state, settings.daemon.lease)
+        standby = self.standby if self.standby is not None else self.state.backend != "sqlite"
         server = None
         try:
-            self.status = DaemonStatus(self.live, self.state, self._next_run)
+            self.status = DaemonStatus(self.live, self.state, self._next_run, self.lease)
             port = self.http_port if self.http_port is not None else settings.daemon.http_port
             if port is not None:
                 from engine.service.status_server import StatusServer
@@ -131,12 +138,18 @@ class Daemon:
                 server = StatusServer(settings.daemon.http_host, port, self.status.snapshot).start()
                 log.info("status_server_started", url=server.url)
             signals.install(self._stop_cleanly, self._stop_now)
+            if not await self.lease.take(standby=standby, stop=self.stop):
+                log.info("daemon_stopped", role="standby")
+                return 0
             self.scheduler = AsyncIOScheduler(timezone=UTC)
             self.scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
             self.scheduler.start()
             self._apply_schedules(catch_up=True)
             log.info("daemon_started", pipelines=sorted(self.scheduled), home=str(self.home))
-            background = [asyncio.create_task(self._watch()), asyncio.create_task(self._heartbeat())]
+            background = [
+                asyncio.create_task(self._watch()),
+                asyncio.create_task(self.lease.keep(self._lease_lost)),
+            ]
             await self.stop.wait()
             await self._shutdown((self.live.settings or settings).daemon.stop_timeout)
             for task in background:
@@ -146,10 +159,16 @@ class Daemon:
             if server is not None:
                 server.stop()
             await self.clients.close()
-            self.state.release(DAEMON_LOCK)
+            self.lease.release()
             self.state.close()
         log.info("daemon_stopped")
-        return 0
+        return EXIT_TAKEN_OVER if self.lease.role == "lost" else 0
+
+    def _lease_lost(self) -> None:
+        """Another daemon took over (this one stalled past its lease): stop at once; the runs'
+        own writes are fenced already, so nothing more goes out."""
+        self.stop.set()
+        self._stop_now(None)
 
     def _stop_cleanly(self, sig: signal.Signals) -> None:
         log.info("daemon_stopping", signal=sig.name, running=sorted(self.tasks))
@@ -157,8 +176,9 @@ class Daemon:
             self.status.stopping = True
         self.stop.set()
 
-    def _stop_now(self, sig: signal.Signals) -> None:
-        log.warning("daemon_stopping_now", signal=sig.name, running=sorted(self.tasks))
+    def _stop_now(self, sig: signal.Signals | None) -> None:
+        reason = sig.name if sig is not None else "lease lost"
+        log.warning("daemon_stopping_now", signal=reason, running=sorted(self.tasks))
         self._hard_stop.set()
         for task in self.tasks.values():
             task.cancel()
@@ -190,15 +210,6 @@ class Daemon:
         await asyncio.gather(*running, return_exceptions=True)
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
-
-    async def _heartbeat(self) -> None:
-        assert self.state is not None
-        while True:
-            await asyncio.sleep(HEARTBEAT)
-            try:
-                await asyncio.to_thread(self.state.heartbeat, DAEMON_LOCK)
-            except HgsyncError as exc:
-                log.error("heartbeat_failed", error=str(exc))
 
     # -- schedules ------------------------------------------------------------------------------
 
@@ -317,8 +328,12 @@ class Daemon:
             self.status.run_ended(name, status, counts)
 
 
-def run_daemon(home: Path, *, http_port: int | None = None, reload_interval: float = 1.0) -> int:
+def run_daemon(
+    home: Path, *, http_port: int | None = None, reload_interval: float = 1.0, standby: bool | None = None
+) -> int:
     try:
-        return asyncio.run(Daemon(home, http_port=http_port, reload_interval=reload_interval).run())
+        return asyncio.run(
+            Daemon(home, http_port=http_port, reload_interval=reload_interval, standby=standby).run()
+        )
     finally:
         signals.ignore_from_now()

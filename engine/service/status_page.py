@@ -276,6 +276,21 @@ def _failing_table(failing: list[Mapping[str, Any]], now: datetime) -> str:
     return f'<div class="scroll"><table><thead>{head}</thead><tbody>{rows}</tbody></table></div>'
 
 
+def _in_doubt_table(rows: list[Mapping[str, Any]], now: datetime) -> str:
+    head = "<tr><th>Key</th><th>Since</th><th>Idempotency key</th><th>Why</th><th>Origin</th></tr>"
+    body = "".join(
+        f"<tr><td><code>{_e(row.get('key'))}</code></td><td>{when(row.get('updated_at'), now)}</td>"
+        f"<td><code>{_e(row.get('idempotency_key'))}</code></td>"
+        f'<td class="reason">{_e(row.get("last_error"))}</td><td><code>{_e(row.get("origin"))}</code></td></tr>'
+        for row in rows
+    )
+    return (
+        '<div class="box warn">HG may have these: their answers were lost. Check with HG, then settle each '
+        "with <code>hgsync resolve PIPELINE KEY --delivered</code> or <code>--resend</code>.</div>"
+        f'<div class="scroll"><table><thead>{head}</thead><tbody>{body}</tbody></table></div>'
+    )
+
+
 def _pipeline_section(index: int, p: Mapping[str, Any], now: datetime) -> str:
     state = f"running since {when(p.get('running_since'), now)}" if p.get("running") else "idle"
     schedule = _schedule(p)
@@ -302,6 +317,7 @@ def _pipeline_section(index: int, p: Mapping[str, Any], now: datetime) -> str:
         )
         warning = f'<div class="box {"warn" if p.get("stale") else "bad"}">{text}{_problems(problems)}</div>'
     failing = list(p.get("failing") or [])
+    doubt = list(p.get("in_doubt") or [])
     return (
         f'<section class="pipeline" id="{_anchor(index, p.get("name"))}">'
         f"<h2>{_e(p.get('name'))} {_state_badges(p)}</h2>"
@@ -312,6 +328,7 @@ def _pipeline_section(index: int, p: Mapping[str, Any], now: datetime) -> str:
         + warning
         + f"<h3>Last runs</h3>{_runs_table(list(p.get('last_runs') or []), now)}"
         + f"<h3>Rows that keep failing ({len(failing)})</h3>{_failing_table(failing, now)}"
+        + (f"<h3>Requests in doubt ({len(doubt)})</h3>{_in_doubt_table(doubt, now)}" if doubt else "")
         + "</section>"
     )
 
@@ -321,12 +338,12 @@ def _summary(pipelines: list[Mapping[str, Any]], now: datetime) -> str:
         f'<tr><td><a href="#{_anchor(i, p.get("name"))}">{_e(p.get("name"))}</a></td>'
         f"<td>{_schedule(p)}</td>"
         f"<td>{when(p.get('next_run'), now, 'not scheduled')}</td><td>{_state_badges(p)}</td>"
-        f'<td class="n">{len(p.get("failing") or [])}</td></tr>'
+        f'<td class="n">{len(p.get("failing") or [])}</td><td class="n">{len(p.get("in_doubt") or [])}</td></tr>'
         for i, p in enumerate(pipelines)
     )
     return (
         "<table><thead><tr><th>Pipeline</th><th>Schedule</th><th>Next run</th><th>State</th>"
-        f'<th class="n">Failing rows</th></tr></thead><tbody>{rows}</tbody></table>'
+        f'<th class="n">Failing rows</th><th class="n">In doubt</th></tr></thead><tbody>{rows}</tbody></table>'
     )
 
 
@@ -348,10 +365,20 @@ def render_page(snapshot: Mapping[str, Any], *, nonce: str | None = None, now: d
         f"version {_e(snapshot.get('version'))}",
         f"{len(pipelines)} pipeline{'s' if len(pipelines) != 1 else ''}",
     ]
+    lease = snapshot.get("lease") or {}
+    if lease.get("role"):
+        meta.append(f"{_e(lease.get('role'))} on {_e(lease.get('node'))}")
     parts = [
         f"<header><h1>hgsync daemon {badge('stopping') if snapshot.get('stopping') else badge('ok', 'running')}</h1>"
         f'<div class="meta">{"".join(f"<span>{m}</span>" for m in meta)}</div></header>',
     ]
+    if lease.get("role") == "standby":
+        active = lease.get("active") or {}
+        parts.append(
+            f'<div class="box warn">Standby: another daemon is active ({_e(active.get("owner"))}, pid '
+            f"{_e(active.get('pid'))} on {_e(active.get('host'))}, last heartbeat {_e(active.get('heartbeat_at'))})."
+            f" This one takes over after {_e(lease.get('lease_seconds'))} s without a heartbeat.</div>"
+        )
     if snapshot.get("stopping"):
         parts.append(
             '<div class="box warn">Stopping: a stop signal arrived; runs in flight are finishing.</div>'

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from engine.logging import redact_text
 from engine.store.base import StoreBase, utcnow
+from engine.store.locks import check_held
 from engine.store.schema import deliveries
 
 LOOKUP_CHUNK = 500
@@ -70,10 +71,15 @@ class Deliveries(StoreBase):
         origin: str,
         run_id: str,
         idempotency_key: str | None = None,
+        *,
+        fence: str | None = None,
     ) -> None:
         """Written before a request goes out: if the process dies before the outcome is
-        committed, the next run finds ``sending`` and treats the request as in doubt."""
+        committed, the next run finds ``sending`` and treats the request as in doubt.
+        ``fence``: a lock this process must still hold, or LockLost is raised and nothing written."""
         with self._begin() as conn:
+            if fence is not None:
+                check_held(conn, fence)
             self._upsert(
                 conn,
                 pipeline,

@@ -403,7 +403,9 @@ def test_401_is_never_a_rows_rejection_and_refused_fresh_tokens_stop_everything(
     fake = FakeHG([401, 401, 401, 401])
 
     async def work(client: HGClient) -> None:
-        with pytest.raises(AuthenticationError, match=r"PUT https://hg.test/v1/x refused client id 'mp-client'"):
+        with pytest.raises(
+            AuthenticationError, match=r"PUT https://hg.test/v1/x refused client id 'mp-client'"
+        ):
             await client.send("PUT", "/v1/x", {})
         with pytest.raises(AuthenticationError):  # every later row stops at once too
             await client.send("PUT", "/v1/y", {})

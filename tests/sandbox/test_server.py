@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import base64
+import copy
 import logging
 import threading
 import time
