@@ -28,10 +28,10 @@ import structlog
 
 from engine.errors import CredentialsRefused, LockLost
 from engine.logging import get_logger
-from engine.outbound.diff import canonical, idempotency_key
+from engine.outbound.diff import idempotency_key
 from engine.outbound.plan import Plan
 from engine.outbound.spool import SpoolRow
-from engine.store import StateStore
+from engine.store import Mark, Settled, StateStore
 
 log = get_logger("hgsync.deliver")
 HEARTBEAT_EVERY = 15.0
@@ -68,8 +68,7 @@ async def deliver(
     stop = asyncio.Event()  # the caller's stop, or this delivery's own (credentials refused)
     counts: Counter[str] = Counter()
     queue: asyncio.Queue[SpoolRow | None] = asyncio.Queue(maxsize=workers * 2)
-    loop = asyncio.get_running_loop()
-    last_beat = loop.time()
+    committer = _GroupCommit(state, plan, run_id, lock)
 
     async def produce() -> None:
         try:
@@ -92,7 +91,6 @@ async def deliver(
     ended: list[CredentialsRefused | LockLost] = []  # why the workers stopped on their own
 
     async def work() -> None:
-        nonlocal last_beat
         while (row := await queue.get()) is not None:
             if stop.is_set():
                 continue
@@ -100,9 +98,7 @@ async def deliver(
             assert row.key is not None and row.fingerprint is not None
             request_key = idempotency_key(pipeline.name, row.key, row.fingerprint)
             try:
-                state.mark_sending(
-                    pipeline.name, row.key, row.fingerprint, row.origin, run_id, request_key, fence=lock
-                )
+                await committer.submit(mark=Mark(row.key, row.fingerprint, row.origin, request_key))
             except LockLost as exc:  # another process took this pipeline over: send nothing more
                 ended.append(exc)
                 stop.set()
@@ -123,19 +119,22 @@ async def deliver(
                     stop.set()
                     continue
             kind, message = _settle(outcome, row)
-            state.record_outcome(
-                pipeline.name,
+            settled = Settled(
                 row.key,
-                kind=kind,
-                fingerprint=row.fingerprint,
-                request=canonical(request),
-                http_status=outcome.status,
-                message=message,
-                attempts=outcome.attempts,
-                origin=row.origin,
-                run_id=run_id,
+                kind,
+                row.fingerprint,
+                row.request_json or "null",
+                outcome.status,
+                message,
+                outcome.attempts,
+                row.origin,
+                row.digest if kind == "delivered" else None,
             )
-            plan.spool.set_outcome(row.seq, kind, None if kind == "delivered" else message)
+            try:
+                await committer.submit(outcome=settled, seq=row.seq)
+            except LockLost as exc:  # the outcome is committed; nothing more is sent
+                ended.append(exc)
+                stop.set()
             counts[kind] += 1
             if kind == "failed":
                 log.warning(
@@ -160,11 +159,6 @@ async def deliver(
                 )
             if on_outcome is not None:
                 on_outcome(row, outcome)
-            if lock is not None and loop.time() - last_beat > HEARTBEAT_EVERY:
-                last_beat = loop.time()
-                if not state.heartbeat(lock):
-                    ended.append(LockLost(f"{lock} was taken over by another process; this one stops"))
-                    stop.set()
 
     def _settle(outcome: Outcome, row: SpoolRow) -> tuple[str, str | None]:
         """What the key becomes: the outcome's kind, but ``delivered`` for HG's "already have
@@ -204,3 +198,67 @@ async def deliver(
     if ended:
         raise ended[0]
     return counts
+
+
+class _GroupCommit:
+    """State writes of the workers, committed together: each worker hands in a mark (before
+    its request goes out) or an outcome (when its answer came) and waits for the commit that
+    holds it. The commit runs on the event loop as soon as the workers that are ready have
+    handed theirs in, so under load one transaction carries many keys, and alone one key
+    waits for no timer. A worker sends its next request only once its last outcome is
+    committed, so a crash leaves at most one uncommitted request per worker: duplicates stay
+    within the concurrency, as when each key was committed on its own."""
+
+    def __init__(self, state: StateStore, plan: Plan, run_id: str, lock: str | None):
+        self.state, self.spool, self.pipeline = state, plan.spool, plan.pipeline.name
+        self.run_id, self.lock = run_id, lock
+        self.loop = asyncio.get_running_loop()
+        self.last_beat = self.loop.time()
+        self.marks: list[Mark] = []
+        self.outcomes: list[Settled] = []
+        self.seqs: list[int] = []
+        self.done: asyncio.Future[None] | None = None
+
+    def submit(
+        self, *, mark: Mark | None = None, outcome: Settled | None = None, seq: int = 0
+    ) -> asyncio.Future[None]:
+        if mark is not None:
+            self.marks.append(mark)
+        if outcome is not None:
+            self.outcomes.append(outcome)
+            self.seqs.append(seq)
+        if self.done is None:
+            self.done = self.loop.create_future()
+            self.loop.call_soon(self._commit)
+        return self.done
+
+    def _commit(self) -> None:
+        done, self.done = self.done, None
+        marks, outcomes, seqs = self.marks, self.outcomes, self.seqs
+        self.marks, self.outcomes, self.seqs = [], [], []
+        assert done is not None
+        error: BaseException | None = None
+        held = True
+        if self.lock is not None and self.loop.time() - self.last_beat > HEARTBEAT_EVERY:
+            self.last_beat = self.loop.time()
+            held = self.state.heartbeat(self.lock)
+        try:
+            self.state.write_batch(self.pipeline, self.run_id, marks, outcomes, fence=self.lock)
+            if not held:
+                error = LockLost(f"{self.lock} was taken over by another process; this one stops")
+        except LockLost as exc:  # the outcomes were committed, the marks were not
+            error = exc
+        except Exception as exc:
+            done.set_exception(exc)
+            return
+        if outcomes:
+            self.spool.set_outcomes(
+                [
+                    (o.kind, None if o.kind == "delivered" else o.message, seq)
+                    for o, seq in zip(outcomes, seqs, strict=True)
+                ]
+            )
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(None)

@@ -138,9 +138,9 @@ def build_plan(
                         plan.cursor = value
             base = (item.key, origin.rank, origin.batch, str(origin))
             if item.filtered:
-                records.append((*base, "filtered", None, None, None, None, None, mark))
+                records.append((*base, "filtered", None, None, None, None, None, mark, None, None))
             elif item.error is not None:
-                records.append((*base, "error", None, None, None, item.error, None, mark))
+                records.append((*base, "error", None, None, None, item.error, None, mark, None, None))
             else:
                 fp = fingerprint(name, item.params or {}, item.body)
                 state_row = known.get(item.key)  # type: ignore[arg-type]
@@ -153,7 +153,7 @@ def build_plan(
                 )
                 request = canonical(item.request(method))
                 status = state_row.status if state_row is not None else None
-                records.append((*base, verdict, fp, request, previous, reason, status, mark))
+                records.append((*base, verdict, fp, request, previous, reason, status, mark, None, None))
         spool.add(records)
         plan.read += len(chunk)
     spool.settle_duplicates()

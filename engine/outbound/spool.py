@@ -31,6 +31,8 @@ CREATE TABLE rows (
     reason TEXT,
     state TEXT,                 -- the key's status in the state store before this run (NULL: none)
     cursor TEXT,                -- the row's cursor value (engine.outbound.cursor.encode), incremental reads only
+    digest TEXT,                -- of the source row and the pipeline's definition (engine.outbound.digest)
+    refresh INTEGER,            -- 1: rendered unchanged, its digest to be saved with the key
     outcome TEXT                -- delivered rejected failed, once sent
 )
 """
@@ -48,6 +50,8 @@ class SpoolRow:
     previous: dict[str, Any] | None
     reason: str | None
     state: str | None = None  # the key's status in the state store before this run
+    request_json: str | None = None  # ``request`` as stored: canonical JSON
+    digest: str | None = None  # of the source row and the pipeline's definition
 
 
 class Spool:
@@ -75,11 +79,12 @@ class Spool:
         self.close()
 
     def add(self, rows: list[tuple[Any, ...]]) -> None:
-        """(key, rank, batch, origin, verdict, fingerprint, request, previous, reason, state, cursor) tuples."""
+        """(key, rank, batch, origin, verdict, fingerprint, request, previous, reason, state, cursor,
+        digest, refresh) tuples."""
         self.db.execute("BEGIN")
         self.db.executemany(
             "INSERT INTO rows (key, rank, batch, origin, verdict, fingerprint, request, previous, reason, state,"
-            " cursor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " cursor, digest, refresh) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         self.db.execute("COMMIT")
@@ -124,14 +129,27 @@ class Spool:
 
     def _rows(self, where: str, params: tuple[Any, ...] = (), limit: int | None = None) -> list[SpoolRow]:
         sql = (
-            "SELECT seq, key, origin, batch, verdict, fingerprint, request, previous, reason, state FROM rows"
+            "SELECT seq, key, origin, batch, verdict, fingerprint, request, previous, reason, state, digest FROM rows"
             f" WHERE {where} ORDER BY seq"
         )
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [
-            SpoolRow(seq, key, origin, batch, verdict, fp, _load(request), _load(previous), reason, state)
-            for seq, key, origin, batch, verdict, fp, request, previous, reason, state in self.db.execute(
+            SpoolRow(
+                seq,
+                key,
+                origin,
+                batch,
+                verdict,
+                fp,
+                _load(request),
+                _load(previous),
+                reason,
+                state,
+                request,
+                digest,
+            )
+            for seq, key, origin, batch, verdict, fp, request, previous, reason, state, digest in self.db.execute(
                 sql, params
             )
         ]
@@ -153,10 +171,22 @@ class Spool:
     def errors(self) -> Iterator[SpoolRow]:
         yield from self._rows("verdict = 'error'")
 
-    def set_outcome(self, seq: int, outcome: str, reason: str | None = None) -> None:
-        self.db.execute(
-            "UPDATE rows SET outcome = ?, reason = COALESCE(?, reason) WHERE seq = ?", (outcome, reason, seq)
+    def set_outcomes(self, outcomes: list[tuple[str, str | None, int]]) -> None:
+        """(outcome, reason, seq) of many rows at once."""
+        self.db.execute("BEGIN")
+        self.db.executemany(
+            "UPDATE rows SET outcome = ?, reason = COALESCE(?, reason) WHERE seq = ?", outcomes
         )
+        self.db.execute("COMMIT")
+
+    def refreshed_digests(self, page: int = 2000) -> Iterator[list[tuple[str, str, str]]]:
+        """(key, fingerprint, digest) of rows that rendered unchanged while their digest was
+        not saved with the key, a page at a time."""
+        cursor = self.db.execute(
+            "SELECT key, fingerprint, digest FROM rows WHERE refresh = 1 AND verdict = 'unchanged' ORDER BY seq"
+        )
+        while rows := cursor.fetchmany(page):
+            yield rows
 
     def undeliverable(self) -> Iterator[tuple[str, str, str]]:
         """(batch, origin, reason) of batch rows that cannot be delivered: row errors, and

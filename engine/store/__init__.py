@@ -6,6 +6,7 @@ keeps its state here, so this package knows none of them.
 
 from engine.store.deliveries import KeyState
 from engine.store.runs import RunRecord
+from engine.store.sending import Mark, Settled
 from engine.store.state_store import StateStore
 
-__all__ = ["KeyState", "RunRecord", "StateStore"]
+__all__ = ["KeyState", "Mark", "RunRecord", "Settled", "StateStore"]

@@ -8,9 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine.logging import redact_text
 from engine.store.base import StoreBase, utcnow
-from engine.store.locks import check_held
 from engine.store.schema import deliveries
 
 LOOKUP_CHUNK = 500
@@ -63,37 +61,6 @@ class Deliveries(StoreBase):
         if conn.execute(deliveries.update().where(where).values(**values)).rowcount == 0:
             conn.execute(deliveries.insert().values(pipeline=pipeline, key=key, **values))
 
-    def mark_sending(
-        self,
-        pipeline: str,
-        key: str,
-        fingerprint: str,
-        origin: str,
-        run_id: str,
-        idempotency_key: str | None = None,
-        *,
-        fence: str | None = None,
-    ) -> None:
-        """Written before a request goes out: if the process dies before the outcome is
-        committed, the next run finds ``sending`` and treats the request as in doubt.
-        ``fence``: a lock this process must still hold, or LockLost is raised and nothing written."""
-        with self._begin() as conn:
-            if fence is not None:
-                check_held(conn, fence)
-            self._upsert(
-                conn,
-                pipeline,
-                key,
-                {
-                    "status": "sending",
-                    "attempted_fingerprint": fingerprint,
-                    "idempotency_key": idempotency_key,
-                    "origin": origin,
-                    "run_id": run_id,
-                    "updated_at": utcnow(),
-                },
-            )
-
     def revert_sending(self, pipeline: str, key: str, run_id: str, previous: str | None) -> None:
         """Undo :meth:`mark_sending` for a request that never left (its run stopped first):
         the key goes back to ``previous`` (None: it had no row)."""
@@ -145,58 +112,6 @@ class Deliveries(StoreBase):
                 values.update(status="failed")
             conn.execute(deliveries.update().where(where).values(**values))
             return str(row.status)
-
-    def record_outcome(
-        self,
-        pipeline: str,
-        key: str,
-        *,
-        kind: str,
-        fingerprint: str,
-        request: str,
-        http_status: int | None,
-        message: str | None,
-        attempts: int,
-        origin: str,
-        run_id: str,
-    ) -> None:
-        """Commit what became of one request: ``delivered``, ``rejected``, ``failed`` or
-        ``in_doubt``. ``message`` of a delivered request is a note kept with it (``duplicate
-        refused by HG``)."""
-        now = utcnow()
-        with self._begin() as conn:
-            where = (deliveries.c.pipeline == pipeline) & (deliveries.c.key == key)
-            before = conn.execute(
-                sa.select(
-                    deliveries.c.attempted_fingerprint, deliveries.c.attempts, deliveries.c.status
-                ).where(where)
-            ).first()
-            earlier = 0
-            if (
-                before is not None
-                and before.attempted_fingerprint == fingerprint
-                and before.status != "delivered"
-            ):
-                earlier = before.attempts or 0
-            values: dict[str, Any] = {
-                "status": kind,
-                "attempted_fingerprint": fingerprint,
-                "last_status": http_status,
-                "origin": origin,
-                "run_id": run_id,
-                "updated_at": now,
-            }
-            if kind == "delivered":
-                values.update(
-                    fingerprint=fingerprint,
-                    request=request,
-                    delivered_at=now,
-                    attempts=attempts,
-                    last_error=redact_text(message)[:2000] if message else None,
-                )
-            else:
-                values.update(attempts=earlier + attempts, last_error=redact_text(message or "")[:2000])
-            self._upsert(conn, pipeline, key, values)
 
     def failing(self, pipeline: str, limit: int = 20) -> list[dict[str, Any]]:
         """Keys whose last request was rejected or failed, most tried first (those in doubt

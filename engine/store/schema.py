@@ -37,7 +37,11 @@ deliveries = sa.Table(
     sa.Column("run_id", sa.String(40)),
     sa.Column("delivered_at", _ts),
     sa.Column("updated_at", _ts, nullable=False),
+    # of the source row and the pipeline's definition that rendered the delivered request; set
+    # only while the key is delivered, so a run can tell an unchanged row without rendering it
+    sa.Column("source_digest", sa.String(40)),
     sa.Index("ix_hgsync_deliveries_status", "pipeline", "status"),
+    sa.Index("ix_hgsync_deliveries_digest", "pipeline", "source_digest"),
 )
 runs = sa.Table(
     "hgsync_runs",
