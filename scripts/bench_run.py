@@ -136,6 +136,7 @@ def run_hgsync(home: Path) -> dict[str, Any]:
         "events": events,
         "wall": wall,
         "rss_mb": usage.ru_maxrss / 1024,
+        "cpu": usage.ru_utime + usage.ru_stime,
         "summary": out.read_text().strip(),
     }
 

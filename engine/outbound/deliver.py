@@ -1,10 +1,13 @@
-"""The second half of a run: send what the plan says, and commit each outcome as it arrives.
+"""The second half of a run: send what the plan says, and commit the outcomes as they arrive.
 
 A fixed pool of workers (the target's concurrency) takes rows from the spool in the order
-they were read. Before a request goes out its key is marked ``sending`` with the request's
-idempotency key; when the answer comes the outcome is committed at once. Setting ``stop``
-lets requests on the wire finish and starts no new ones: what was not sent stays as it was,
-to be sent by the next run.
+they were read. Before requests go out their keys are marked ``sending`` with the requests'
+idempotency keys, a window of rows (the concurrency) per transaction; outcomes are committed
+in groups, every few milliseconds or as soon as as many wait as there are workers. After a
+crash, the keys left ``sending`` are in doubt (sent again, same idempotency key), and HG
+has received twice at most the requests on the wire plus the outcomes not yet committed:
+two times the concurrency. Setting ``stop`` lets requests on the wire finish and starts no
+new ones: what was not sent is put back as it was, to be sent by the next run.
 
 A request whose answer was lost is *in doubt*: HG may have it. For an idempotent operation
 that changes nothing (it is sent again). For one that is not, the key is left ``in_doubt``:
@@ -35,6 +38,7 @@ from engine.store import Mark, Settled, StateStore
 
 log = get_logger("hgsync.deliver")
 HEARTBEAT_EVERY = 15.0
+COMMIT_EVERY = 0.005  # seconds an outcome may wait for its commit
 
 
 class Outcome(Protocol):
@@ -67,21 +71,46 @@ async def deliver(
     outer = stop or asyncio.Event()
     stop = asyncio.Event()  # the caller's stop, or this delivery's own (credentials refused)
     counts: Counter[str] = Counter()
-    queue: asyncio.Queue[SpoolRow | None] = asyncio.Queue(maxsize=workers * 2)
-    committer = _GroupCommit(state, plan, run_id, lock)
+    queue: asyncio.Queue[tuple[SpoolRow, str] | None] = asyncio.Queue(maxsize=workers)
+    commits = _Commits(state, plan, run_id, lock, limit=workers, stop=stop)
+    unsent: list[SpoolRow] = []  # marked ``sending``, never sent: put back as they were
+
+    async def queue_window(window: list[SpoolRow]) -> bool:
+        """Mark a window of rows ``sending`` in one transaction, then hand them to the workers."""
+        if stop.is_set():
+            return False
+        keyed = []
+        for row in window:
+            assert row.key is not None and row.fingerprint is not None
+            keyed.append((row, idempotency_key(pipeline.name, row.key, row.fingerprint)))
+        try:
+            commits.mark([Mark(row.key, row.fingerprint, row.origin, key) for row, key in keyed])  # type: ignore[arg-type]
+        except LockLost as exc:  # another process took this pipeline over: send nothing more
+            ended.append(exc)
+            stop.set()
+            return False
+        for i, item in enumerate(keyed):
+            put = asyncio.ensure_future(queue.put(item))
+            stopped = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({put, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if put not in done:
+                put.cancel()
+                unsent.extend(row for row, _ in keyed[i:])
+                return False
+        return True
 
     async def produce() -> None:
         try:
+            window: list[SpoolRow] = []
             for row in plan.spool.to_send():
-                if stop.is_set():
-                    break
-                put = asyncio.ensure_future(queue.put(row))
-                stopped = asyncio.ensure_future(stop.wait())
-                done, _ = await asyncio.wait({put, stopped}, return_when=asyncio.FIRST_COMPLETED)
-                stopped.cancel()
-                if put not in done:
-                    put.cancel()
-                    break
+                window.append(row)
+                if len(window) >= workers:
+                    if not await queue_window(window):
+                        return
+                    window = []
+            if window:
+                await queue_window(window)
         finally:
             for _ in range(workers):
                 await queue.put(None)
@@ -91,18 +120,13 @@ async def deliver(
     ended: list[CredentialsRefused | LockLost] = []  # why the workers stopped on their own
 
     async def work() -> None:
-        while (row := await queue.get()) is not None:
+        while (item := await queue.get()) is not None:
+            row, request_key = item
             if stop.is_set():
+                unsent.append(row)
                 continue
             request = row.request or {}
             assert row.key is not None and row.fingerprint is not None
-            request_key = idempotency_key(pipeline.name, row.key, row.fingerprint)
-            try:
-                await committer.submit(mark=Mark(row.key, row.fingerprint, row.origin, request_key))
-            except LockLost as exc:  # another process took this pipeline over: send nothing more
-                ended.append(exc)
-                stop.set()
-                continue
             # the client's own events (request_retried, request_rejected) then name the row too
             with structlog.contextvars.bound_contextvars(key=row.key, origin=row.origin):
                 try:
@@ -114,7 +138,7 @@ async def deliver(
                         stop_when_in_doubt=hold,
                     )
                 except CredentialsRefused as exc:
-                    state.revert_sending(pipeline.name, row.key, run_id, row.state)
+                    unsent.append(row)
                     ended.append(exc)
                     stop.set()
                     continue
@@ -131,7 +155,8 @@ async def deliver(
                 row.digest if kind == "delivered" else None,
             )
             try:
-                await committer.submit(outcome=settled, seq=row.seq)
+                # a request in doubt is committed before anything else happens
+                commits.outcome(settled, row.seq, now=kind == "in_doubt")
             except LockLost as exc:  # the outcome is committed; nothing more is sent
                 ended.append(exc)
                 stop.set()
@@ -194,63 +219,56 @@ async def deliver(
         raise
     finally:
         follower.cancel()
+        while not queue.empty():
+            if (item := queue.get_nowait()) is not None:
+                unsent.append(item[0])
+        commits.close()
+        if unsent:
+            state.revert_sending(pipeline.name, run_id, [(row.key, row.state) for row in unsent])  # type: ignore[misc]
     counts["unsent"] = plan.to_send - sum(counts[k] for k in ("delivered", "rejected", "failed", "in_doubt"))
     if ended:
         raise ended[0]
+    if commits.error is not None:
+        raise commits.error
     return counts
 
 
-class _GroupCommit:
-    """State writes of the workers, committed together: each worker hands in a mark (before
-    its request goes out) or an outcome (when its answer came) and waits for the commit that
-    holds it. The commit runs on the event loop as soon as the workers that are ready have
-    handed theirs in, so under load one transaction carries many keys, and alone one key
-    waits for no timer. A worker sends its next request only once its last outcome is
-    committed, so a crash leaves at most one uncommitted request per worker: duplicates stay
-    within the concurrency, as when each key was committed on its own."""
+class _Commits:
+    """Outcomes committed in groups, marks in windows. A window of rows is marked ``sending``
+    in one transaction (with the outcomes waiting) before any of them goes out; outcomes are
+    committed every COMMIT_EVERY seconds, or at once when ``limit`` are waiting or one is in
+    doubt. All on the event loop's thread: a writer thread would contend with it for the GIL.
+    A crash loses at most the outcomes waiting (``limit``) on top of the requests on the wire."""
 
-    def __init__(self, state: StateStore, plan: Plan, run_id: str, lock: str | None):
+    def __init__(
+        self, state: StateStore, plan: Plan, run_id: str, lock: str | None, *, limit: int, stop: asyncio.Event
+    ):
         self.state, self.spool, self.pipeline = state, plan.spool, plan.pipeline.name
-        self.run_id, self.lock = run_id, lock
+        self.run_id, self.lock, self.limit, self.stop = run_id, lock, max(1, limit), stop
         self.loop = asyncio.get_running_loop()
         self.last_beat = self.loop.time()
-        self.marks: list[Mark] = []
         self.outcomes: list[Settled] = []
         self.seqs: list[int] = []
-        self.done: asyncio.Future[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.error: Exception | None = None  # of a commit made on the timer
 
-    def submit(
-        self, *, mark: Mark | None = None, outcome: Settled | None = None, seq: int = 0
-    ) -> asyncio.Future[None]:
-        if mark is not None:
-            self.marks.append(mark)
-        if outcome is not None:
-            self.outcomes.append(outcome)
-            self.seqs.append(seq)
-        if self.done is None:
-            self.done = self.loop.create_future()
-            self.loop.call_soon(self._commit)
-        return self.done
+    def mark(self, marks: list[Mark]) -> None:
+        """Commit the waiting outcomes and mark ``marks`` ``sending`` (LockLost: not marked)."""
+        self._commit(marks)
 
-    def _commit(self) -> None:
-        done, self.done = self.done, None
-        marks, outcomes, seqs = self.marks, self.outcomes, self.seqs
-        self.marks, self.outcomes, self.seqs = [], [], []
-        assert done is not None
-        error: BaseException | None = None
-        held = True
-        if self.lock is not None and self.loop.time() - self.last_beat > HEARTBEAT_EVERY:
-            self.last_beat = self.loop.time()
-            held = self.state.heartbeat(self.lock)
-        try:
-            self.state.write_batch(self.pipeline, self.run_id, marks, outcomes, fence=self.lock)
-            if not held:
-                error = LockLost(f"{self.lock} was taken over by another process; this one stops")
-        except LockLost as exc:  # the outcomes were committed, the marks were not
-            error = exc
-        except Exception as exc:
-            done.set_exception(exc)
-            return
+    def outcome(self, settled: Settled, seq: int, *, now: bool = False) -> None:
+        self.outcomes.append(settled)
+        self.seqs.append(seq)
+        if now or len(self.outcomes) >= self.limit:
+            self._commit()
+        elif self.timer is None:
+            self.timer = self.loop.call_later(COMMIT_EVERY, self._on_timer)
+
+    def close(self) -> None:
+        """Commit what is waiting; an error is kept in ``error``."""
+        self._on_timer()
+
+    def _spool(self, outcomes: list[Settled], seqs: list[int]) -> None:
         if outcomes:
             self.spool.set_outcomes(
                 [
@@ -258,7 +276,30 @@ class _GroupCommit:
                     for o, seq in zip(outcomes, seqs, strict=True)
                 ]
             )
-        if error is not None:
-            done.set_exception(error)
-        else:
-            done.set_result(None)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        try:
+            self._commit()
+        except Exception as exc:  # LockLost or StateError: no more requests; the run ends with it
+            self.error = self.error or exc
+            self.stop.set()
+
+    def _commit(self, marks: list[Mark] | None = None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        outcomes, seqs = self.outcomes, self.seqs
+        self.outcomes, self.seqs = [], []
+        held = True
+        if self.lock is not None and self.loop.time() - self.last_beat > HEARTBEAT_EVERY:
+            self.last_beat = self.loop.time()
+            held = self.state.heartbeat(self.lock)
+        try:
+            self.state.write_batch(self.pipeline, self.run_id, marks or (), outcomes, fence=self.lock)
+        except LockLost:  # the outcomes were committed, the marks were not
+            self._spool(outcomes, seqs)
+            raise
+        self._spool(outcomes, seqs)
+        if not held:
+            raise LockLost(f"{self.lock} was taken over by another process; this one stops")

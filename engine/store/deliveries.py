@@ -61,20 +61,21 @@ class Deliveries(StoreBase):
         if conn.execute(deliveries.update().where(where).values(**values)).rowcount == 0:
             conn.execute(deliveries.insert().values(pipeline=pipeline, key=key, **values))
 
-    def revert_sending(self, pipeline: str, key: str, run_id: str, previous: str | None) -> None:
-        """Undo :meth:`mark_sending` for a request that never left (its run stopped first):
-        the key goes back to ``previous`` (None: it had no row)."""
-        where = (
+    def revert_sending(self, pipeline: str, run_id: str, keys: list[tuple[str, str | None]]) -> None:
+        """Undo the ``sending`` marks of requests that never left (their run stopped first):
+        each (key, previous) goes back to ``previous`` (None: it had no row)."""
+        mine = (
             (deliveries.c.pipeline == pipeline)
-            & (deliveries.c.key == key)
             & (deliveries.c.status == "sending")
             & (deliveries.c.run_id == run_id)
         )
         with self._begin() as conn:
-            if previous is None:
-                conn.execute(deliveries.delete().where(where))
-            else:
-                conn.execute(deliveries.update().where(where).values(status=previous))
+            for key, previous in keys:
+                where = mine & (deliveries.c.key == key)
+                if previous is None:
+                    conn.execute(deliveries.delete().where(where))
+                else:
+                    conn.execute(deliveries.update().where(where).values(status=previous))
 
     def settle_in_flight(self, pipeline: str) -> int:
         """Keys left ``sending`` by a process that stopped (the caller holds the pipeline's

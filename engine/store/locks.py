@@ -43,10 +43,18 @@ def mine(name: str) -> sa.ColumnElement[bool]:
     return (locks.c.name == name) & (locks.c.pid == os.getpid()) & (locks.c.host == node())
 
 
+_HELD = sa.select(locks.c.name).where(
+    locks.c.name == sa.bindparam("lock_name"),
+    locks.c.pid == sa.bindparam("lock_pid"),
+    locks.c.host == sa.bindparam("lock_host"),
+)
+
+
 def check_held(conn: sa.Connection, name: str) -> None:
     """Inside a write's transaction: raise LockLost unless this process still holds ``name``
     (the fence that keeps a process that was taken over from writing on)."""
-    if conn.execute(sa.select(locks.c.name).where(mine(name))).first() is None:
+    held = conn.execute(_HELD, {"lock_name": name, "lock_pid": os.getpid(), "lock_host": node()}).first()
+    if held is None:
         raise LockLost(f"{name} was taken over by another process; this one stops")
 
 

@@ -1,5 +1,7 @@
 """kill -9 of `hgsync run` at random points: nothing is lost, and the only duplicates are the
-requests that were on the wire when the process died (at most the concurrency, per kill).
+requests that were on the wire when the process died and the answers it had not committed yet
+(outcomes are committed in groups of at most the concurrency): at most twice the
+concurrency, per kill.
 
 Each scenario runs a real `hgsync run` process against the test sandbox, kills it a few
 times part-way (after a random number of requests reached the sandbox), then lets a run
@@ -110,7 +112,7 @@ def _scenario(project: ProjectDir, sandbox: Sandbox, state_url: str, seed: int) 
     sent = Counter(r["path"] for r in sandbox.records("cancel_order_item"))
     assert len(sent) == ROWS  # nothing lost
     duplicates = sum(sent.values()) - ROWS
-    assert duplicates <= kills * CONCURRENCY, f"{duplicates} duplicates after {kills} kills"
+    assert duplicates <= kills * 2 * CONCURRENCY, f"{duplicates} duplicates after {kills} kills"
     assert kills >= 1
     state = StateStore(state_url)
     try:
