@@ -2,6 +2,11 @@
 
 Nothing here sends anything or writes to the state store; ``hgsync plan`` is this half
 alone, ``hgsync run`` is this half followed by :mod:`engine.outbound.deliver`.
+
+A row whose digest (:mod:`engine.outbound.digest`) was saved with a delivered key is
+unchanged without being rendered: state is looked up a chunk of rows at a time, by digest
+first, then by key for the rows rendered. A row rendered to the request its key delivered
+is marked for its digest to be saved by the run (``Spool.refreshed_digests``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from engine.errors import Interrupted
 from engine.mapping.render import RenderError, RowValues
 from engine.outbound.cursor import encode as encode_cursor
 from engine.outbound.diff import SEND, canonical, changes, classify, fingerprint
+from engine.outbound.digest import definition_digest, row_digest
 from engine.outbound.spool import Spool, SpoolRow
 from engine.store import StateStore
 
@@ -120,27 +126,57 @@ def build_plan(
     method = pipeline.operation.method
     name = pipeline.operation.name
     hold = pipeline.holds_in_doubt
+    definition = definition_digest(pipeline)
+    upsert = pipeline.spec.mode == "upsert"
     for chunk in _chunks(source.read(cursor), CHUNK):
         if stop is not None and stop():
             raise Interrupted("stopped while reading the source; nothing was sent")
-        rendered = [render_row(pipeline, row) for row in chunk]
-        keys = [r.key for r in rendered if r.key is not None and r.error is None]
-        known = state.lookup(pipeline.name, keys, with_request=pipeline.spec.mode == "upsert") if keys else {}
+        digests = [row_digest(definition, row.values) if row.error is None else None for row in chunk]
+        # a row whose digest was saved with a delivered key renders to that key's request: unchanged
+        same = state.lookup_digests(pipeline.name, [d for d in digests if d is not None])
+        rendered = {
+            i: render_row(pipeline, row)
+            for i, (row, digest) in enumerate(zip(chunk, digests, strict=True))
+            if digest not in same
+        }
+        keys = [r.key for r in rendered.values() if r.key is not None and r.error is None]
+        known = state.lookup(pipeline.name, keys, with_request=upsert) if keys else {}
         records = []
-        for item in rendered:
-            origin = item.row.origin
+        for i, (row, digest) in enumerate(zip(chunk, digests, strict=True)):
+            origin = row.origin
             mark = None
             if cursor is not None:
-                value = item.row.values.get(cursor.column)
+                value = row.values.get(cursor.column)
                 if value is not None:
                     mark = encode_cursor(value)
                     if plan.cursor is None or value > plan.cursor:
                         plan.cursor = value
+            item = rendered.get(i)
+            if item is None:  # its digest matched: unchanged, not rendered
+                key, fp = same[digest]  # type: ignore[index]
+                records.append(
+                    (
+                        key,
+                        origin.rank,
+                        origin.batch,
+                        str(origin),
+                        "unchanged",
+                        fp,
+                        None,
+                        None,
+                        None,
+                        "delivered",
+                        mark,
+                        None,
+                        0,
+                    )
+                )
+                continue
             base = (item.key, origin.rank, origin.batch, str(origin))
             if item.filtered:
-                records.append((*base, "filtered", None, None, None, None, None, mark, None, None))
+                records.append((*base, "filtered", None, None, None, None, None, mark, None, 0))
             elif item.error is not None:
-                records.append((*base, "error", None, None, None, item.error, None, mark, None, None))
+                records.append((*base, "error", None, None, None, item.error, None, mark, None, 0))
             else:
                 fp = fingerprint(name, item.params or {}, item.body)
                 state_row = known.get(item.key)  # type: ignore[arg-type]
@@ -153,7 +189,9 @@ def build_plan(
                 )
                 request = canonical(item.request(method))
                 status = state_row.status if state_row is not None else None
-                records.append((*base, verdict, fp, request, previous, reason, status, mark, None, None))
+                # rendered unchanged: the digest is saved with the key, to skip rendering next time
+                refresh = int(verdict == "unchanged" and status == "delivered")
+                records.append((*base, verdict, fp, request, previous, reason, status, mark, digest, refresh))
         spool.add(records)
         plan.read += len(chunk)
     spool.settle_duplicates()

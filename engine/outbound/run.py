@@ -100,6 +100,13 @@ def _advance_cursor(plan: Plan, state: StateStore, run_id: str) -> None:
     state.save_cursor(plan.pipeline.name, plan.since.column, cursor.encode(value), run_id)
 
 
+def _save_digests(plan: Plan, state: StateStore) -> None:
+    """Keys whose rows rendered to their delivered requests keep the rows' digests, so that
+    the next run finds them unchanged without rendering."""
+    for page in plan.spool.refreshed_digests():
+        state.save_digests(plan.pipeline.name, page)
+
+
 @contextmanager
 def plan_pipeline(
     project: Project, name: str, state: StateStore, *, retry_failed: bool = False
@@ -239,6 +246,7 @@ class _RunContext:
                 stop=self.stop.is_set,
             )
             errors = self._report_plan(plan)
+            await asyncio.to_thread(_save_digests, plan, state)
             if on_planned is not None:
                 on_planned(plan)
             sent: Counter[str] = Counter()

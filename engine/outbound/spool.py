@@ -179,11 +179,11 @@ class Spool:
         )
         self.db.execute("COMMIT")
 
-    def refreshed_digests(self, page: int = 2000) -> Iterator[list[tuple[str, str, str]]]:
-        """(key, fingerprint, digest) of rows that rendered unchanged while their digest was
-        not saved with the key, a page at a time."""
+    def refreshed_digests(self, page: int = 2000) -> Iterator[list[tuple[str, str]]]:
+        """(key, digest) of rows that rendered unchanged while their digest was not saved with
+        the key, a page at a time."""
         cursor = self.db.execute(
-            "SELECT key, fingerprint, digest FROM rows WHERE refresh = 1 AND verdict = 'unchanged' ORDER BY seq"
+            "SELECT key, digest FROM rows WHERE refresh = 1 AND verdict = 'unchanged' ORDER BY seq"
         )
         while rows := cursor.fetchmany(page):
             yield rows

@@ -12,6 +12,15 @@ from engine.store.base import StoreBase, utcnow
 from engine.store.schema import deliveries
 
 LOOKUP_CHUNK = 500
+_SAVE_DIGEST = (
+    deliveries.update()
+    .where(
+        deliveries.c.pipeline == sa.bindparam("p"),
+        deliveries.c.key == sa.bindparam("k"),
+        deliveries.c.status == "delivered",
+    )
+    .values(source_digest=sa.bindparam("d"))
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,39 @@ class Deliveries(StoreBase):
                 for row in conn.execute(query):
                     found[row.key] = KeyState(*row)
         return found
+
+    def lookup_digests(self, pipeline: str, digests: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        """Source digests saved with delivered keys → (key, fingerprint). A digest saved with
+        more than one key tells nothing, and is left out."""
+        wanted = list(dict.fromkeys(digests))
+        found: dict[str, tuple[str, str | None]] = {}
+        twice: set[str] = set()
+        with self._begin() as conn:
+            for start in range(0, len(wanted), LOOKUP_CHUNK):
+                chunk = wanted[start : start + LOOKUP_CHUNK]
+                query = sa.select(
+                    deliveries.c.source_digest,
+                    deliveries.c.key,
+                    deliveries.c.fingerprint,
+                    deliveries.c.status,
+                ).where(deliveries.c.pipeline == pipeline, deliveries.c.source_digest.in_(chunk))
+                # the status is checked here: in the query, it could lead the database to the
+                # (pipeline, status) index, and through every delivered key of the pipeline
+                for digest, key, fingerprint, status in conn.execute(query):
+                    if status != "delivered":
+                        continue
+                    if digest in found:
+                        twice.add(digest)
+                    found[digest] = (key, fingerprint)
+        for digest in twice:
+            del found[digest]
+        return found
+
+    def save_digests(self, pipeline: str, rows: list[tuple[str, str]]) -> None:
+        """(key, source digest) of delivered keys whose row rendered to the delivered request."""
+        if rows:
+            with self._begin() as conn:
+                conn.execute(_SAVE_DIGEST, [{"p": pipeline, "k": key, "d": digest} for key, digest in rows])
 
     def _upsert(self, conn: sa.Connection, pipeline: str, key: str, values: dict[str, Any]) -> None:
         where = (deliveries.c.pipeline == pipeline) & (deliveries.c.key == key)
