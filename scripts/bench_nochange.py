@@ -62,7 +62,16 @@ def seed(home: Path) -> float:
                 for row in spool.to_send(page=5000):
                     assert row.key is not None and row.fingerprint is not None
                     batch.append(
-                        Settled(row.key, "delivered", row.fingerprint, row.request_json or "", 200, None, 1, row.origin)
+                        Settled(
+                            row.key,
+                            "delivered",
+                            row.fingerprint,
+                            row.request_json or "",
+                            200,
+                            None,
+                            1,
+                            row.origin,
+                        )
                     )
                     if len(batch) >= 5000:
                         state.write_batch(PIPELINE, "seed", outcomes=batch)

@@ -68,9 +68,20 @@ async def bare_send(url: str, rows: int, concurrency: int) -> dict[str, float]:
 
 
 def run_bare(url: str, rows: int, concurrency: int) -> dict[str, float]:
-    command = [sys.executable, __file__, "--bare", url, "--rows", str(rows), "--concurrency", str(concurrency)]
+    command = [
+        sys.executable,
+        __file__,
+        "--bare",
+        url,
+        "--rows",
+        str(rows),
+        "--concurrency",
+        str(concurrency),
+    ]
     with tempfile.TemporaryFile() as out:
-        pid = os.posix_spawn(sys.executable, command, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, out.fileno(), 1)])
+        pid = os.posix_spawn(
+            sys.executable, command, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, out.fileno(), 1)]
+        )
         _, status, usage = os.wait4(pid, 0)
         out.seek(0)
         text = out.read().decode()
@@ -109,7 +120,9 @@ def main() -> int:
     hglog.configure(json=True, level="warning")
     failed = False
     with Sandbox(port=0, client_id=CLIENT[0], client_secret=CLIENT[1]) as sandbox:
-        print(f"bench_send: {args.rows:,} rows, concurrency {args.concurrency}, no rate limit, in-process sandbox")
+        print(
+            f"bench_send: {args.rows:,} rows, concurrency {args.concurrency}, no rate limit, in-process sandbox"
+        )
         for latency in args.latency or [0.0, 20.0]:
             sandbox.set_faults(Faults(delay=latency / 1000, rate_delay=1.0 if latency else 0.0))
             results: dict[str, list[dict[str, Any]]] = {"hgsync": [], "bare": []}
@@ -124,7 +137,9 @@ def main() -> int:
                 rates[name] = args.rows / best["seconds"]
                 cpu_ms = 1000 * best["cpu"] / args.rows
                 shown = ", ".join(f"{args.rows / r['seconds']:,.0f}" for r in runs)
-                print(f"  {latency:>4.0f} ms  {name:<7} {shown} req/s (best of {len(runs)}), {cpu_ms:.2f} ms CPU/request")
+                print(
+                    f"  {latency:>4.0f} ms  {name:<7} {shown} req/s (best of {len(runs)}), {cpu_ms:.2f} ms CPU/request"
+                )
             print(f"  {latency:>4.0f} ms  hgsync / bare = {rates['hgsync'] / rates['bare']:.2f}")
     if failed:
         print("FAIL: a sender did not deliver every row")

@@ -60,3 +60,19 @@ def test_a_lock_of_a_dead_process_is_taken_over_and_its_other_locks_freed(store:
     _steal(store, "daemon")  # now held, with a fresh heartbeat, by a process on another node
     with pytest.raises(LockedError, match=r"daemon is held by new \(pid 1 on elsewhere"):
         store.acquire("daemon", "another", stale_after=60)
+
+
+def test_a_batch_fenced_by_a_lost_lock_commits_its_outcomes_but_not_its_marks(store: StateStore) -> None:
+    from engine.store import Mark, Settled
+
+    store.acquire("pipeline:p", "test")
+    store.write_batch("p", "run-1", [Mark("k1", "fp1", "t(id=1)", "ik1")], fence="pipeline:p")
+    _steal(store, "pipeline:p")
+    delivered = Settled("k1", "delivered", "fp1", "{}", 200, None, 1, "t(id=1)", "digest-1")
+    with pytest.raises(LockLost):
+        store.write_batch(
+            "p", "run-1", [Mark("k2", "fp2", "t(id=2)", "ik2")], [delivered], fence="pipeline:p"
+        )
+    found = store.lookup("p", ["k1", "k2"])
+    assert set(found) == {"k1"} and found["k1"].status == "delivered"  # what was sent is recorded
+    assert store.lookup_digests("p", ["digest-1"]) == {"digest-1": ("k1", "fp1")}
