@@ -27,7 +27,7 @@ from engine.outbound.digest import definition_digest, row_digest
 from engine.outbound.spool import Spool, SpoolRow
 from engine.store import StateStore
 
-CHUNK = 500
+CHUNK = 2000
 VERDICTS = ("new", "changed", "unchanged", "retry", "rejected", "held", "filtered", "error", "superseded")
 
 
@@ -153,24 +153,7 @@ def build_plan(
                         plan.cursor = value
             item = rendered.get(i)
             if item is None:  # its digest matched: unchanged, not rendered
-                key, fp = same[digest]  # type: ignore[index]
-                records.append(
-                    (
-                        key,
-                        origin.rank,
-                        origin.batch,
-                        str(origin),
-                        "unchanged",
-                        fp,
-                        None,
-                        None,
-                        None,
-                        "delivered",
-                        mark,
-                        None,
-                        0,
-                    )
-                )
+                records.append((same[digest][0], origin.rank, origin.batch, str(origin), mark))  # type: ignore[index]
                 continue
             base = (item.key, origin.rank, origin.batch, str(origin))
             if item.filtered:

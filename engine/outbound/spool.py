@@ -67,6 +67,7 @@ class Spool:
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute(_SCHEMA)
         self._indexed = False
+        self._next = 1  # the seq of the next row added
 
     def close(self) -> None:
         self.db.close()
@@ -79,13 +80,23 @@ class Spool:
         self.close()
 
     def add(self, rows: list[tuple[Any, ...]]) -> None:
-        """(key, rank, batch, origin, verdict, fingerprint, request, previous, reason, state, cursor,
-        digest, refresh) tuples."""
+        """Rows in the order read: (key, rank, batch, origin, verdict, fingerprint, request,
+        previous, reason, state, cursor, digest, refresh) tuples, or (key, rank, batch, origin,
+        cursor) for a row found unchanged by its digest (delivered, nothing else to keep)."""
+        full, same = [], []
+        for seq, row in enumerate(rows, start=self._next):
+            (same if len(row) == 5 else full).append((seq, *row))
+        self._next += len(rows)
         self.db.execute("BEGIN")
         self.db.executemany(
-            "INSERT INTO rows (key, rank, batch, origin, verdict, fingerprint, request, previous, reason, state,"
-            " cursor, digest, refresh) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            "INSERT INTO rows (seq, key, rank, batch, origin, verdict, fingerprint, request, previous, reason, state,"
+            " cursor, digest, refresh) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            full,
+        )
+        self.db.executemany(
+            "INSERT INTO rows (seq, key, rank, batch, origin, cursor, verdict, state)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'unchanged', 'delivered')",
+            same,
         )
         self.db.execute("COMMIT")
 

@@ -12,6 +12,7 @@ from engine.store.base import StoreBase, utcnow
 from engine.store.schema import deliveries
 
 LOOKUP_CHUNK = 500
+DIGEST_CHUNK = 900  # under SQLite's oldest limit of 999 parameters
 _SAVE_DIGEST = (
     deliveries.update()
     .where(
@@ -72,17 +73,27 @@ class Deliveries(StoreBase):
         found: dict[str, tuple[str, str | None]] = {}
         twice: set[str] = set()
         with self._begin() as conn:
-            for start in range(0, len(wanted), LOOKUP_CHUNK):
-                chunk = wanted[start : start + LOOKUP_CHUNK]
-                query = sa.select(
-                    deliveries.c.source_digest,
-                    deliveries.c.key,
-                    deliveries.c.fingerprint,
-                    deliveries.c.status,
-                ).where(deliveries.c.pipeline == pipeline, deliveries.c.source_digest.in_(chunk))
+            mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+            for start in range(0, len(wanted), DIGEST_CHUNK):
+                chunk = wanted[start : start + DIGEST_CHUNK]
+                if mark is not None:  # the driver's own SQL: no statement to build per chunk
+                    marks = ", ".join(mark for _ in chunk)
+                    rows = conn.exec_driver_sql(
+                        "SELECT source_digest, key, fingerprint, status FROM hgsync_deliveries"
+                        f" WHERE pipeline = {mark} AND source_digest IN ({marks})",
+                        (pipeline, *chunk),
+                    ).all()
+                else:
+                    query = sa.select(
+                        deliveries.c.source_digest,
+                        deliveries.c.key,
+                        deliveries.c.fingerprint,
+                        deliveries.c.status,
+                    ).where(deliveries.c.pipeline == pipeline, deliveries.c.source_digest.in_(chunk))
+                    rows = conn.execute(query).all()
                 # the status is checked here: in the query, it could lead the database to the
                 # (pipeline, status) index, and through every delivered key of the pipeline
-                for digest, key, fingerprint, status in conn.execute(query):
+                for digest, key, fingerprint, status in rows:
                     if status != "delivered":
                         continue
                     if digest in found:
