@@ -258,21 +258,19 @@ class SqlSource(SourceConnector):
                         (names[position], fix)
                         for position, fix in value_fixes(conn.dialect.name, result.cursor.description)
                     ]
-                    number = 0
-                    for part in result.partitions():  # a chunk at a time: less work per row
-                        for record in part:
-                            number += 1
-                            values = dict(zip(names, record, strict=True))
-                            for name, fix in fixes:
-                                if values[name] is not None:
-                                    values[name] = fix(values[name])
-                            if len(keys) == 1:
-                                yield Row(values, Origin(f"{label}({keys[0]}={values[keys[0]]!r})"))
-                            elif keys:
-                                ident = ", ".join(f"{k}={values[k]!r}" for k in keys)
-                                yield Row(values, Origin(f"{label}({ident})"))
-                            else:
-                                yield Row(values, Origin(f"{label} row {number}"))
+                    one = keys[0] if len(keys) == 1 else None
+                    for number, record in enumerate(result, start=1):
+                        values = dict(zip(names, record, strict=True))
+                        for name, fix in fixes:
+                            if values[name] is not None:
+                                values[name] = fix(values[name])
+                        if one is not None:  # the usual case, made cheap
+                            yield Row(values, Origin(f"{label}({one}={values[one]!r})"))
+                        elif keys:
+                            ident = ", ".join(f"{k}={values[k]!r}" for k in keys)
+                            yield Row(values, Origin(f"{label}({ident})"))
+                        else:
+                            yield Row(values, Origin(f"{label} row {number}"))
         except SQLAlchemyError as exc:
             raise SourceError(f"{label}: {describe_db_error(exc)}") from None
 
