@@ -81,10 +81,24 @@ class RenderError(ValueError):
     """A template failed for one row; the message says why, in an operator's words."""
 
 
-def json_value(value: Any, where: str = "") -> Any:
+MAX_DEPTH = 64  # levels of lists and objects in one value (a deeply nested from_json stops here)
+_JSON_LIMIT = Decimal("1.7976931348623157e308")  # the largest number a JSON reader can hold as a double
+
+
+def json_value(value: Any, where: str = "", depth: int = 0) -> Any:
     """``value`` as something JSON can carry: Decimals become numbers (whole ones ints),
-    date-times ISO text; containers are converted all the way down."""
-    if value is None or isinstance(value, bool | int | str):
+    date-times ISO text; containers are converted all the way down. What no JSON reader
+    could take back (NaN, infinities, numbers beyond a double's range, NUL characters,
+    nesting past MAX_DEPTH) is a RenderError."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise RenderError(f"{where or 'value'} contains a NUL character")
+        return value
+    if isinstance(value, int):
+        if value.bit_length() > 1023:
+            raise RenderError(f"{where or 'value'} is a number beyond the range JSON can carry")
         return value
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
@@ -93,13 +107,19 @@ def json_value(value: Any, where: str = "") -> Any:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise RenderError(f"{where or 'value'} is not a finite number")
+        if value and not (Decimal("1e-307") <= abs(value) <= _JSON_LIMIT):
+            raise RenderError(f"{where or 'value'} ({value:.3e}) is a number beyond the range JSON can carry")
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime | date | time):
         return value.isoformat()
+    if isinstance(value, dict | list | tuple) and depth >= MAX_DEPTH:
+        raise RenderError(f"{where or 'value'} is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, dict):
-        return {str(k): json_value(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        return {
+            str(k): json_value(v, f"{where}.{k}" if where else str(k), depth + 1) for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [json_value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, StrictUndefined):
         value._fail_with_undefined_error()
     raise RenderError(f"{where or 'value'}: a {type(value).__name__} cannot be sent as JSON")
