@@ -18,8 +18,9 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
+from engine.mapping import limits
 from engine.mapping.filters import FILTERS
 
 ROW = "row"
@@ -48,8 +49,13 @@ class _Undefined(StrictUndefined):
         return super()._undefined_message
 
 
-class _Environment(SandboxedEnvironment):
-    """Reads ``row.items`` as the column ``items``, not as the dict method of that name."""
+class _Environment(ImmutableSandboxedEnvironment):
+    """Reads ``row.items`` as the column ``items``, not as the dict method of that name; keeps
+    every template within :mod:`engine.mapping.limits` (lists, sets and dicts cannot be
+    changed in place, so a loop cannot double a list either)."""
+
+    code_generator_class = limits.BoundedCode
+    intercepted_binops = frozenset({"**", "*", "+", "%"})
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, RowValues | ItemValues):
@@ -58,6 +64,35 @@ class _Environment(SandboxedEnvironment):
             except KeyError:
                 return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        limits.binop(operator, left, right)
+        return limits.check_result(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        args = limits.check_call(__obj, args, kwargs)
+        return limits.check_result(super().call(__context, __obj, *args, **kwargs))
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """``str.format`` and ``format_map`` with their widths checked, nested ones included."""
+        if super().wrap_str_format(value) is None:
+            return None
+        text, is_map = value.__self__, value.__name__ == "format_map"
+
+        def run(*args: Any, **kwargs: Any) -> str:
+            limits.step()
+            limits.check_format_string(text)
+            if is_map:
+                if kwargs or len(args) != 1:
+                    raise TypeError("format_map() takes exactly one argument")
+                args, kwargs = (), args[0]
+            return limits.check_result(str(limits.BoundedFormatter(self).vformat(text, args, kwargs)))
+
+        return run
+
+    @staticmethod
+    def bounded_concat(parts: tuple[Any, ...]) -> str:
+        return limits.concat(parts)
 
 
 def _no_null(value: Any) -> Any:
@@ -71,6 +106,9 @@ def _no_null(value: Any) -> Any:
 def make_environment() -> SandboxedEnvironment:
     env = _Environment(undefined=_Undefined, autoescape=False, keep_trailing_newline=False, finalize=_no_null)
     env.filters.update(FILTERS)
+    env.filters = {name: limits.guard_filter(name, func) for name, func in env.filters.items()}
+    env.filters[limits.LOOP_FILTER] = limits.loop
+    del env.globals["lipsum"]  # lipsum(n=10**9) would write a billion words
     return env
 
 
@@ -113,7 +151,7 @@ def json_value(value: Any, where: str = "", depth: int = 0) -> Any:
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, dict | list | tuple) and depth >= MAX_DEPTH:
-        raise RenderError(f"{where or 'value'} is nested more than {MAX_DEPTH} levels deep")
+        raise RenderError(f"{where[:40] or 'value'}... is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, dict):
         return {
             str(k): json_value(v, f"{where}.{k}" if where else str(k), depth + 1) for k, v in value.items()
@@ -138,12 +176,17 @@ class Leaf:
         if self.run is None:
             return self.source
         try:
-            value = self.run(context)
+            with limits.budget():
+                value = self.run(context)
             if isinstance(value, StrictUndefined):
                 value._fail_with_undefined_error()
             return value
         except RenderError:
             raise
+        except RecursionError:
+            raise RenderError("the template recurses too deeply (a macro or loop calling itself?)") from None
+        except MemoryError:
+            raise RenderError("the template needs more memory than a row may use") from None
         except UndefinedError as exc:
             raise RenderError(str(exc)) from None
         except SecurityError as exc:
@@ -172,8 +215,17 @@ def compile_leaf(value: Any, *, expression: bool = False) -> Leaf:
     if "{{" in value or "{%" in value or "{#" in value:
         ast = ENV.parse(value)
         template = ENV.from_string(value)
-        return Leaf(value, "text", lambda ctx: template.render(**ctx), ast)
+        return Leaf(value, "text", lambda ctx: _write(template.generate(**ctx)), ast)
     return Leaf(value, "literal", None, None)
+
+
+def _write(parts: Iterator[str]) -> str:
+    """A text template's output, counted against the row's budget as it is written."""
+    out = []
+    for part in parts:
+        limits.wrote(len(part))
+        out.append(part)
+    return "".join(out)
 
 
 def columns_used(ast: nodes.Template) -> tuple[set[str], set[str]]:
@@ -273,7 +325,8 @@ class Structure:
         return cls(build(value))
 
     def render(self, context: dict[str, Any]) -> Any:
-        return _fill(self.shape, context, "")
+        with limits.budget():  # one budget for all the leaves of a row
+            return _fill(self.shape, context, "")
 
 
 def _fill(shape: Any, context: dict[str, Any], where: str) -> Any:
