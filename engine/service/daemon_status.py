@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -63,8 +64,13 @@ class DaemonStatus:
         self.overlaps: Counter[str] = Counter()
         self.last_success: dict[str, datetime] = {}
         self.last_ok: dict[str, bool] = {}
+        self.beats: dict[str, float] = {}  # heartbeat name → time.monotonic() of its last beat
 
     # -- updates, from the event loop ------------------------------------------------------------
+
+    def beat(self, name: str) -> None:
+        """A loop that must keep turning (the scheduler, the file watcher) is alive."""
+        self.beats[name] = time.monotonic()
 
     def run_started(self, pipeline: str) -> None:
         with self._lock:
@@ -128,7 +134,13 @@ class DaemonStatus:
             "version": VERSION,
             "stopping": self.stopping,
             "lease": self.lease.describe() if self.lease is not None else None,
-            "config_problems": [str(p) for p in live.config_problems],
+            "config_problems": [str(p) for p in live.config_problems]
+            + (
+                [f"reload failed, keeping the last good version: {live.reload_error}"]
+                if live.reload_error
+                else []
+            ),
+            "heartbeats": {name: round(time.monotonic() - at, 1) for name, at in sorted(self.beats.items())},
             "pipelines": pipelines,
             "metrics": metrics,
         }

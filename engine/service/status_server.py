@@ -11,7 +11,9 @@ described in the daemon's docs and mirrored by the tests' fake). Routes, all ``G
   succeeded (or it has none yet), no pipeline runs a stale version and the configuration has
   no problems waiting; otherwise ``"degraded"``, with the body saying where. Only while the
   daemon is stopping (after SIGTERM) is it ``"stopping"`` with **HTTP 503**, so a load
-  balancer or supervisor stops sending it work. ``last_run_ok`` is null before a first run;
+  balancer or supervisor stops sending it work; and it is ``"stuck"`` with **HTTP 503**
+  when a heartbeat (``heartbeats``: the scheduler's, the file watcher's; seconds since each
+  beat) is older than :data:`STUCK_AFTER`, so that a supervisor restarts a daemon that hangs. ``last_run_ok`` is null before a first run;
   a run still going does not count until it finishes.
 - ``/metrics``: the Prometheus text format 0.0.4 (:func:`engine.service.metrics.render_prometheus`).
 - ``/status.json``: the snapshot itself.
@@ -61,6 +63,9 @@ _CSP = (
 )
 
 
+STUCK_AFTER = 60.0  # seconds without a heartbeat before /healthz says the daemon is stuck
+
+
 def health(snapshot: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) of ``/healthz`` for ``snapshot``: the rule in the module docstring."""
     pipelines: dict[str, dict[str, Any]] = {}
@@ -73,11 +78,20 @@ def health(snapshot: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
         at = None if last is None else (last.get("finished_at") or last.get("started_at"))
         pipelines[str(p.get("name"))] = {"last_run_ok": ok, "last_run_at": at, "stale": stale}
     problems = len(snapshot.get("config_problems") or [])
+    beats = snapshot.get("heartbeats") or {}
+    stuck = sorted(name for name, age in beats.items() if age > STUCK_AFTER)
     if snapshot.get("stopping"):
         status, code = "stopping", 503
+    elif stuck:
+        status, code = "stuck", 503
     else:
         status, code = ("degraded" if degraded or problems else "ok"), 200
-    return code, {"status": status, "pipelines": pipelines, "config_problems": problems}
+    body = {"status": status, "pipelines": pipelines, "config_problems": problems}
+    if beats:
+        body["heartbeats"] = beats
+    if stuck:
+        body["stuck"] = stuck
+    return code, body
 
 
 def _is_loopback(host: str) -> bool:
