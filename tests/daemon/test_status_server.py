@@ -188,14 +188,30 @@ def _healthy() -> dict[str, Any]:
         (lambda s: s["pipelines"][1].update(stale=True, problems=[STALE_PROBLEM]), "degraded", 200),
         (lambda s: s.update(pipelines=[]), "ok", 200),
         (lambda s: s.update(stopping=True), "stopping", 503),
+        (lambda s: s.update(heartbeats={"scheduler": 0.5, "watcher": 1.0}), "ok", 200),
+        (lambda s: s.update(heartbeats={"scheduler": 0.5, "watcher": 61.0}), "stuck", 503),
+        (lambda s: s.update(heartbeats={"scheduler": 600.0, "watcher": 1.0}), "stuck", 503),
     ],
-    ids=["ok", "config-problem", "error", "interrupted", "stale", "no-pipelines", "stopping"],
+    ids=[
+        "ok",
+        "config-problem",
+        "error",
+        "interrupted",
+        "stale",
+        "no-pipelines",
+        "stopping",
+        "heartbeats",
+        "watcher-stuck",
+        "scheduler-stuck",
+    ],
 )
 def test_health_rule(change: Callable[[dict[str, Any]], None], status: str, code: int) -> None:
     snap = _healthy()
     change(snap)
     assert health(snap)[0] == code
     assert health(snap)[1]["status"] == status
+    if status == "stuck":
+        assert health(snap)[1]["stuck"] == [n for n, age in snap["heartbeats"].items() if age > 60]
 
 
 def test_healthz_is_503_while_stopping(client: httpx.Client, daemon: Daemon) -> None:
