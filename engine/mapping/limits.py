@@ -102,6 +102,32 @@ def check_result(value: Any) -> Any:
         _fits(len(value), "a list")
     elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
         raise LimitError(f"the template would make an integer of more than {MAX_INT_BITS} bits")
+    elif isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        # also keeps Jinja from folding it into the compiled code as an undefined name `nan`
+        raise LimitError(f"the template made {value}, which is not a finite number")
+    return value
+
+
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def check_container(value: Any) -> Any:
+    """``value`` when, counting each element every time it appears, it holds at most MAX_ITEMS
+    elements. A list that holds itself twice, nested 80 times (``[s, s]`` in a loop), costs
+    little memory but 2⁸⁰ steps to print or serialise; this walk stops at the limit first."""
+    if not isinstance(value, _CONTAINERS):
+        return value
+    stack, seen = [value], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > MAX_ITEMS:
+            raise LimitError(f"a list or mapping of more than {MAX_ITEMS} elements (shared ones counted each time)")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, _CONTAINERS):
+            stack.extend(item)
+    step(seen // 10)
     return value
 
 
@@ -173,12 +199,13 @@ def binop(operator: str, left: Any, right: Any) -> None:
         _fits(_size(left) + _size(right), "text" if isinstance(left, str) else "a list")
     elif operator == "%" and isinstance(left, str):
         check_percent_format(left)
+        check_container(right)
 
 
 def concat(parts: Iterable[Any]) -> str:
     """The ``~`` operator, measured before it joins."""
     step()
-    texts = [str(part) for part in parts]
+    texts = [str(check_container(part)) for part in parts]
     _fits(sum(map(len, texts)), "text")
     return "".join(texts)
 
@@ -235,6 +262,8 @@ def guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         step()
         first = 1 if passes_context else 0
+        for arg in (*args, *kwargs.values()):
+            check_container(arg)
         if len(args) > first:
             value = _estimate_filter(name, args[first], args[first + 1 :], kwargs)
             args = (*args[:first], value, *args[first + 1 :])

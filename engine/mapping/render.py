@@ -82,6 +82,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         def run(*args: Any, **kwargs: Any) -> str:
             limits.step()
             limits.check_format_string(text)
+            limits.check_container((args, kwargs))
             if is_map:
                 if kwargs or len(args) != 1:
                     raise TypeError("format_map() takes exactly one argument")
@@ -100,7 +101,7 @@ def _no_null(value: Any) -> Any:
     otherwise become ``1001_None``, a wrong key or item number that looks plausible."""
     if value is None:
         raise RenderError("a value in this text is NULL; write `{{ row.x or '' }}` if empty text is right")
-    return value
+    return limits.check_container(value)
 
 
 def make_environment() -> SandboxedEnvironment:
@@ -191,9 +192,9 @@ class Leaf:
             raise RenderError(str(exc)) from None
         except SecurityError as exc:
             raise RenderError(f"not allowed in templates: {exc}") from None
-        except (TemplateError, ValueError, TypeError, ArithmeticError) as exc:
+        except Exception as exc:  # whatever a template raises fails its row, never the run
             reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
-            raise RenderError(reason) from None
+            raise RenderError(reason[:500]) from None
 
 
 def compile_leaf(value: Any, *, expression: bool = False) -> Leaf:
@@ -353,8 +354,8 @@ def _fill(shape: Any, context: dict[str, Any], where: str) -> Any:
 
 def _render_leaf(leaf: Leaf, context: dict[str, Any], where: str) -> Any:
     try:
-        return leaf.render(context)
-    except RenderError as exc:
+        return limits.check_container(leaf.render(context))  # before anything walks it
+    except (RenderError, limits.LimitError) as exc:
         raise RenderError(f"{where}: {exc}" if where else str(exc)) from None
 
 
