@@ -122,7 +122,9 @@ def check_container(value: Any) -> Any:
         item = stack.pop()
         seen += 1
         if seen > MAX_ITEMS:
-            raise LimitError(f"a list or mapping of more than {MAX_ITEMS} elements (shared ones counted each time)")
+            raise LimitError(
+                f"a list or mapping of more than {MAX_ITEMS} elements (shared ones counted each time)"
+            )
         if isinstance(item, dict):
             stack.extend(item.values())
         elif isinstance(item, _CONTAINERS):
