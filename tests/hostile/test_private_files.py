@@ -1,0 +1,79 @@
+"""Files are private and drop folders contained: the state store holds customers' data."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+from engine.store import StateStore
+
+PIPELINE = """\
+source:
+  csv:
+    folder: drop
+    settle_seconds: 0
+    columns: {order_number: text, sku: text}
+key: "{{ row.order_number }}_{{ row.sku }}"
+operation: cancel_order_item
+mode: insert
+request:
+  path:
+    order_number: "{{ row.order_number }}"
+    order_item_number: "{{ row.order_number }}_{{ row.sku }}"
+  body:
+    reason: "{{ row.sku }}"
+"""
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_state_store_is_private_whatever_the_umask(tmp_path: Path):
+    old = os.umask(0o022)
+    try:
+        store = StateStore(f"sqlite:///{tmp_path / '.hgsync' / 'state.db'}")
+        try:
+            store.record_file("p", "a.csv", "0" * 64, "archived", 1)  # a write: -wal and -shm exist now
+            files = sorted((tmp_path / ".hgsync").iterdir())
+            assert {f.name for f in files} >= {"state.db", "state.db-wal", "state.db-shm"}
+            assert _mode(tmp_path / ".hgsync") == 0o700
+            assert {f.name: _mode(f) for f in files} == {f.name: 0o600 for f in files}
+        finally:
+            store.close()
+    finally:
+        os.umask(old)
+
+
+def test_an_existing_store_is_made_private(tmp_path: Path):
+    folder = tmp_path / ".hgsync"
+    folder.mkdir(mode=0o755)
+    (folder / "state.db").touch(mode=0o644)
+    os.chmod(folder / "state.db", 0o644)
+    StateStore(f"sqlite:///{folder / 'state.db'}").close()
+    assert (_mode(folder), _mode(folder / "state.db")) == (0o700, 0o600)
+
+
+def test_a_drop_folder_does_not_follow_links(project, sandbox, tmp_path: Path):
+    outside = tmp_path / "passwd"
+    outside.write_text("order_number,sku\nroot:x:0:0,SECRET-LINE\n")
+    project.pipeline("drops", PIPELINE)
+    drop = project.home / "drop"
+    drop.mkdir()
+    (drop / "good.csv").write_text("order_number,sku\n1001,A1\n")
+    (drop / "link.csv").symlink_to(outside)
+    old = time.time() - 3600
+    for name in ("good.csv", "link.csv"):
+        os.utime(drop / name, (old, old), follow_symlinks=False)
+
+    result = project.cli("run", "drops")
+
+    assert result.exit_code == 0, result.output
+    assert [r["body"]["reason"] for r in sandbox.records("cancel_order_item")] == ["A1"]
+    assert "SECRET-LINE" not in result.output
+    for path in project.home.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.suffix in (".csv", ".log", ".txt"):
+            assert "SECRET-LINE" not in path.read_text(errors="replace"), path
+    assert (drop / "link.csv").is_symlink() and outside.read_text().endswith("SECRET-LINE\n")
