@@ -145,6 +145,15 @@ class DaemonStatus:
             "metrics": metrics,
         }
 
+    def _row(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A failing or in-doubt row as shown: its reason (which can quote customers' data, as
+        HG's answers do) only when ``daemon.http_show_row_data`` is on."""
+        settings = self.live.settings
+        shown = {**row, "updated_at": _iso(row["updated_at"].replace(tzinfo=row["updated_at"].tzinfo or UTC))}
+        if "last_error" in shown and not (settings is not None and settings.daemon.http_show_row_data):
+            shown["last_error"] = "(hidden: set daemon.http_show_row_data to show reasons here)"
+        return shown
+
     def _pipeline(
         self, name: str, running: datetime | None, overlaps: int, success: datetime | None
     ) -> dict[str, Any]:
@@ -180,13 +189,7 @@ class DaemonStatus:
                 for r in history
             ],
             "last_success_at": _iso(success),
-            "failing": [
-                {**row, "updated_at": _iso(row["updated_at"].replace(tzinfo=row["updated_at"].tzinfo or UTC))}
-                for row in self.state.failing(name, FAILING)
-            ],
-            "in_doubt": [
-                {**row, "updated_at": _iso(row["updated_at"].replace(tzinfo=row["updated_at"].tzinfo or UTC))}
-                for row in self.state.in_doubt(name, FAILING)
-            ],
+            "failing": [self._row(row) for row in self.state.failing(name, FAILING)],
+            "in_doubt": [self._row(row) for row in self.state.in_doubt(name, FAILING)],
             "skipped_overlaps": overlaps,
         }

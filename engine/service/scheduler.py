@@ -135,7 +135,15 @@ class Daemon:
             if port is not None:
                 from engine.service.status_server import StatusServer
 
-                server = StatusServer(settings.daemon.http_host, port, self.status.snapshot).start()
+                daemon = settings.daemon
+                token = daemon.http_token.get_secret_value() if daemon.http_token else None
+                server = StatusServer(
+                    daemon.http_host,
+                    port,
+                    self.status.snapshot,
+                    auth=token,
+                    host_names=tuple(daemon.http_host_names),
+                ).start()
                 log.info("status_server_started", url=server.url)
             signals.install(self._stop_cleanly, self._stop_now)
             if not await self.lease.take(standby=standby, stop=self.stop):

@@ -77,3 +77,26 @@ def test_a_drop_folder_does_not_follow_links(project, sandbox, tmp_path: Path):
         if path.is_file() and not path.is_symlink() and path.suffix in (".csv", ".log", ".txt"):
             assert "SECRET-LINE" not in path.read_text(errors="replace"), path
     assert (drop / "link.csv").is_symlink() and outside.read_text().endswith("SECRET-LINE\n")
+
+
+def test_the_status_page_hides_row_reasons_unless_enabled(tmp_path: Path):
+    from datetime import UTC, datetime
+
+    from engine.definitions.settings import Settings
+    from engine.service.daemon_status import DaemonStatus
+    from engine.service.live import LiveProject
+
+    live = LiveProject(tmp_path)
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        status = DaemonStatus(live, store, lambda name: None)
+        row = {
+            "key": "1001_A",
+            "last_error": "phone '+90 555 0000' is not valid",
+            "updated_at": datetime.now(UTC),
+        }
+        assert "+90" not in str(status._row(row)) and status._row(row)["key"] == "1001_A"
+        live.settings = Settings.model_validate({"daemon": {"http_show_row_data": True}})
+        assert status._row(row)["last_error"] == row["last_error"]
+    finally:
+        store.close()
