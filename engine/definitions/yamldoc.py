@@ -100,6 +100,7 @@ class YamlDoc:
     blocks: dict[Loc, tuple[int, int]] = field(default_factory=dict)
     collections: set[Loc] = field(default_factory=set)  # values that are mappings or lists
     unset: set[Loc] = field(default_factory=set)  # values that name an environment variable not set
+    secret_refs: dict[Loc, str] = field(default_factory=dict)  # values taken from a secret's variable
     problems: list[Problem] = field(default_factory=list)
 
     def where(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
@@ -240,6 +241,7 @@ class _Builder:
                 return ""
             if _SECRET_NAME.search(name) or (loc and _SECRET_NAME.search(str(loc[-1]))):
                 register_secret(value)
+                self.doc.secret_refs[loc] = name
             return value
 
         return _ENV.sub(replace, text)

@@ -189,7 +189,7 @@ class Deliveries(StoreBase):
             if kind == "delivered":
                 values.update(
                     fingerprint=fingerprint,
-                    request=request,
+                    request=redact_text(request),  # a template may have put a secret in it
                     delivered_at=now,
                     attempts=attempts,
                     last_error=redact_text(message)[:2000] if message else None,

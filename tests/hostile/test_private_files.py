@@ -100,3 +100,34 @@ def test_the_status_page_hides_row_reasons_unless_enabled(tmp_path: Path):
         assert status._row(row)["last_error"] == row["last_error"]
     finally:
         store.close()
+
+
+def test_a_secret_named_in_a_template_is_warned_about_and_redacted(project, sandbox, monkeypatch):
+    import sqlite3
+
+    monkeypatch.setenv("HGSYNC_TEST_PARTNER_SECRET", "pa55-partner-value")
+    project.sql("CREATE TABLE cancels (id INTEGER PRIMARY KEY, order_number TEXT, sku TEXT)")
+    project.sql("INSERT INTO cancels VALUES (1, '1001', 'A1')")
+    project.pipeline(
+        "secretive",
+        """\
+        source: {sql: {connection: marketplace, table: cancels}}
+        key: "{{ row.order_number }}"
+        operation: cancel_order_item
+        request:
+          path: {order_number: "{{ row.order_number }}", order_item_number: "{{ row.order_number }}_{{ row.sku }}"}
+          body: {reason: "${env:HGSYNC_TEST_PARTNER_SECRET}"}
+        """,
+    )
+    validate = project.cli("validate")
+    assert validate.exit_code == 0 and "uses the secret HGSYNC_TEST_PARTNER_SECRET" in validate.output
+    plan = project.cli("plan", "secretive")
+    assert "pa55-partner-value" not in plan.output and '"reason": "***"' in plan.output
+    assert project.cli("run", "secretive").exit_code == 0
+    assert [r["body"]["reason"] for r in sandbox.records("cancel_order_item")] == ["pa55-partner-value"]
+    db = sqlite3.connect(project.home / "state" / "state.db")
+    try:
+        stored = "\n".join(str(row) for row in db.execute("SELECT * FROM hgsync_deliveries"))
+    finally:
+        db.close()
+    assert "1001" in stored and "pa55-partner-value" not in stored
