@@ -21,6 +21,7 @@ Usage: subclass the two (``error_event``, the handler's ``do_GET`` ...), and let
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 import socketserver
 import threading
@@ -31,6 +32,38 @@ from typing import Any, ClassVar
 from engine.logging import get_logger
 
 log = get_logger(__name__)
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
+
+
+def host_name(header: str) -> str:
+    """The host part of a ``Host`` header: ``[::1]:80`` → ``::1``, ``localhost:8790`` → ``localhost``."""
+    header = header.strip()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def host_allowed(header: str | None, bound: str, names: tuple[str, ...] = ()) -> bool:
+    """Whether a request's ``Host`` may be answered (against DNS rebinding, where a web page
+    reaches a local server under the attacker's domain name): a server bound to loopback
+    answers loopback names only; any server answers an IP address, ``localhost`` and the
+    ``names`` it was given (a proxy's public name), and no other name."""
+    host = host_name(header or "").lower()
+    if not host:
+        return True  # HTTP/1.0 without Host: no browser sends that
+    if is_loopback(bound):
+        return is_loopback(host) or host in names
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return host == "localhost" or host in names
 
 
 class TrackingServer(ThreadingHTTPServer):

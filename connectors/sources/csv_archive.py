@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from engine.logging import get_logger, redact_text
 
@@ -63,9 +63,15 @@ class DropFile:
         return None
 
 
+def open_plain(path: Path) -> BinaryIO:
+    """``path`` opened for reading, refusing a symbolic link put there after the folder was
+    listed (``O_NOFOLLOW``): a drop folder never leads outside itself."""
+    return os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as stream:
+    with open_plain(path) as stream:
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()

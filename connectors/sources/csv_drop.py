@@ -210,7 +210,15 @@ class CsvDropSource(SourceConnector):
             lowered = entry.name.lower()
             if entry.name.startswith(".") or lowered.endswith(IGNORED_SUFFIXES):
                 continue
-            if not fnmatch.fnmatchcase(lowered, pattern) or not entry.is_file():
+            if not fnmatch.fnmatchcase(lowered, pattern):
+                continue
+            if entry.is_symlink():  # could point anywhere (/etc/passwd); only files in the folder are read
+                if not quiet:
+                    log.warning(
+                        "csv_file_skipped", file=entry.name, reason="a symbolic link; links are not followed"
+                    )
+                continue
+            if not entry.is_file(follow_symlinks=False):
                 continue
             stat = entry.stat()
             age = now - stat.st_mtime
@@ -238,7 +246,7 @@ class CsvDropSource(SourceConnector):
 
     def _header_of(self, path: Path) -> list[str] | None:
         try:
-            with path.open("rb") as stream:
+            with csv_archive.open_plain(path) as stream:
                 for record in records(stream, **self._dialect()):
                     if record.fields is not None and not any(f.strip() for f in record.fields):
                         continue  # a blank line
@@ -287,7 +295,7 @@ class CsvDropSource(SourceConnector):
         names = None if self.config.header else list(types)
         seen = False
         try:
-            with file.path.open("rb") as stream:
+            with csv_archive.open_plain(file.path) as stream:
                 for record in records(stream, **self._dialect()):
                     if record.fields is not None and not any(f.strip() for f in record.fields):
                         continue  # a blank line

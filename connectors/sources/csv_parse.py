@@ -110,6 +110,8 @@ def records(stream: IO[bytes], *, encoding: str, delimiter: str, quotechar: str)
         except csv.Error as exc:
             fields, error = None, _csv_message(str(exc), start, pulled)
         found = [bad.pop(n) for n in sorted(bad) if n <= pulled]
+        if fields is not None and any("\x00" in f for f in fields):
+            found.append(f"a field holds a NUL byte (line {start}); NUL is not text")
         if found:
             yield Record(start, None, "; ".join(found))
         else:

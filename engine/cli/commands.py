@@ -140,7 +140,8 @@ def plan(obj: Context, pipeline: str, retry_failed: bool, show: int) -> None:
     try:
         with plan_pipeline(project, pipe.name, state, retry_failed=retry_failed) as result:
             assert project.settings is not None
-            click.echo(plan_text(result, show=show, base_url=project.settings.targets[pipe.target].base_url))
+            text = plan_text(result, show=show, base_url=project.settings.targets[pipe.target].base_url)
+            click.echo(hglog.redact_text(text))  # a template may have put a secret in a request
     finally:
         state.close()
 

@@ -45,7 +45,8 @@ def plan_text(plan: Plan, *, show: int = 3, base_url: str = "") -> str:
     for row in shown:
         request = row.request or {}
         lines.append(
-            f"    {request.get('method')} {request.get('path')}    key {row.key!r} ({row.verdict}, {row.origin})"
+            f"    {request.get('method')} {base_url.rstrip('/')}{request.get('path')}    key {row.key!r} "
+            f"({row.verdict}, {row.origin})"
         )
         if request.get("body") is not None:
             lines.append(_body(request["body"], "      "))

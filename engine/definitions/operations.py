@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from engine.definitions.targets import DuplicateAnswer, OperationOverride
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,21 @@ class Operation:
         if issues:
             expected = ", ".join(wanted) or "none"
             raise ValueError(f"{self.name} {self.path}: {'; '.join(issues)} (expected: {expected})")
-        return _PARAM.sub(lambda m: quote(str(params[m.group(1)]), safe=""), self.path)
+        path = _PARAM.sub(lambda m: quote(str(params[m.group(1)]), safe=""), self.path)
+        # percent-encoding keeps "." and "..", which URL normalisation would then remove
+        # (another endpoint); control characters would be sent as %00, %0A...
+        for name in wanted:
+            text = str(params[name])
+            if _CONTROL.search(text):
+                raise ValueError(f"path parameter {name} contains a control character ({text!r:.60})")
+        made = zip(self.path.split("/"), path.split("/"), strict=True)  # quoted values hold no "/"
+        bad = next((seg for written, seg in made if "{" in written and seg in ("", ".", "..")), None)
+        if bad is not None:
+            raise ValueError(
+                f"{self.name}: the path parameters make a path segment {bad!r} ({path}), which would "
+                "send the request to another URL"
+            )
+        return path
 
     def with_override(self, override: OperationOverride | None) -> Operation:
         """This operation with the corrections an operator configured."""

@@ -123,6 +123,16 @@ def load_pipeline(path: Path, settings: Settings | None, home: Path) -> tuple[Pi
         if operation is not None:
             _check_request_shape(doc, spec, operation, problems)
 
+    for loc, name in doc.secret_refs.items():
+        if loc[:1] in (("request",), ("key",), ("when",)):
+            problems.append(
+                doc.problem(
+                    loc,
+                    f"uses the secret {name}: it would be sent to HG; it is shown as *** in plan, "
+                    "logs and the state store, but is it meant to leave this machine?",
+                    severity="warning",
+                )
+            )
     problems = without_unset(doc, problems)
     if (
         any(p.severity == "error" for p in problems)

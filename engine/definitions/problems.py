@@ -68,7 +68,8 @@ def _message(error: Any, model: type[BaseModel], loc: Loc) -> str:
         parent = model_at(model, loc[:-1])
         keys = known_keys(parent) if parent else []
         listing = f" (known: {', '.join(keys)})" if keys else ""
-        return f"unknown key {loc[-1]!r}{listing}{suggest(str(loc[-1]), keys)}"
+        name = str(loc[-1]) if loc else "?"
+        return f"unknown key {name!r}{listing}{suggest(name, keys)}"
     if kind == "missing":
         return "required, but missing"
     message = error["msg"]
@@ -87,8 +88,13 @@ def validation_problems(
     problems = []
     for error in exc.errors():
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        # pydantic puts a union's member name in loc; keep only real keys and indexes
-        loc = tuple(p for p in loc if isinstance(p, int) or not p[:1].isupper())
+        # pydantic puts a union's member name in loc; keep only real keys and indexes (a
+        # capitalised key the file does hold, such as a misspelt `Key:`, is a real key)
+        kept: list[str | int] = []
+        for part in loc:
+            if isinstance(part, int) or not part[:1].isupper() or (*prefix, *kept, part) in doc.keys:
+                kept.append(part)
+        loc = tuple(kept)
         full = (*prefix, *loc)
         kind = error["type"]
         on_key = kind == "extra_forbidden"

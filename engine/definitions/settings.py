@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -71,10 +71,18 @@ class DaemonSettings(BaseModel):
     http_host: str = Field("127.0.0.1", description="address of /healthz, /metrics and the status page")
     http_port: int | None = Field(8790, ge=0, le=65535, description="port of the status server; null: none")
     misfire_grace: float = Field(
-        300.0, ge=0, description="seconds after a missed run time within which the run still happens (once)"
+        300.0,
+        ge=0,
+        le=366 * 86400,
+        allow_inf_nan=False,
+        description="seconds after a missed run time within which the run still happens (once)",
     )
     stop_timeout: float = Field(
-        30.0, gt=0, description="seconds to let requests in flight finish after SIGTERM before stopping hard"
+        30.0,
+        gt=0,
+        le=86400,
+        allow_inf_nan=False,
+        description="seconds to let requests in flight finish after SIGTERM before stopping hard",
     )
     lease: float = Field(
         15.0,
@@ -82,6 +90,21 @@ class DaemonSettings(BaseModel):
         le=3600,
         description="seconds without a heartbeat after which a standby daemon (on a PostgreSQL state "
         "store) takes over from the active one",
+    )
+    http_token: SecretStr | None = Field(
+        None,
+        description="a secret the status page, /status.json and /metrics require (Authorization: Bearer "
+        "<secret>, or HTTP Basic with it as the password); /healthz stays open. Give it as ${env:NAME}",
+    )
+    http_host_names: list[str] = Field(
+        default_factory=list,
+        description="host names (a proxy's) the status server answers besides IP addresses and "
+        "localhost; any other Host header is refused (DNS rebinding)",
+    )
+    http_show_row_data: bool = Field(
+        False,
+        description="show the reasons rows failed (which can quote customers' data) on the status page "
+        "and /status.json; by default only keys, counts and origins",
     )
 
 

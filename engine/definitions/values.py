@@ -14,6 +14,8 @@ _EVERY = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
+MAX_INTERVAL = 366 * 86400  # seconds; a longer schedule or look-back is a mistake, and past
+# what a timer or a date can hold when large enough (99999999999999999999d)
 _PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 
 
@@ -45,6 +47,8 @@ def parse_every(value: str | int) -> int:
         seconds = int(match.group(1)) * _SECONDS[match.group(2)]
     if seconds < 1:
         raise ValueError("an interval must be at least 1s")
+    if seconds > MAX_INTERVAL:
+        raise ValueError(f"{value!r} is longer than a year (366d); schedule it with cron instead")
     return seconds
 
 
@@ -57,8 +61,13 @@ def parse_lookback(value: str | int | float | None) -> timedelta | Decimal:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("lookback must not be negative")
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("lookback must be a finite number")
         return Decimal(str(value))
     match = _DURATION.match(value)
     if not match:
         raise ValueError(f"lookback {value!r} is not a duration like 30s, 5m, 2h, 1d or a number")
-    return timedelta(seconds=float(match.group(1)) * _SECONDS[match.group(2)])
+    seconds = float(match.group(1)) * _SECONDS[match.group(2)]
+    if seconds > MAX_INTERVAL:
+        raise ValueError(f"lookback {value!r} is longer than a year (366d)")
+    return timedelta(seconds=seconds)

@@ -97,6 +97,8 @@ def from_json(value: Any) -> Any:
         return json.loads(value, parse_float=Decimal)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply to read") from None
 
 
 def to_int(value: Any) -> int:

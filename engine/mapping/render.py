@@ -17,9 +17,10 @@ from decimal import Decimal
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
-from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
+from engine.mapping import limits
 from engine.mapping.filters import FILTERS
 
 ROW = "row"
@@ -48,8 +49,13 @@ class _Undefined(StrictUndefined):
         return super()._undefined_message
 
 
-class _Environment(SandboxedEnvironment):
-    """Reads ``row.items`` as the column ``items``, not as the dict method of that name."""
+class _Environment(ImmutableSandboxedEnvironment):
+    """Reads ``row.items`` as the column ``items``, not as the dict method of that name; keeps
+    every template within :mod:`engine.mapping.limits` (lists, sets and dicts cannot be
+    changed in place, so a loop cannot double a list either)."""
+
+    code_generator_class = limits.BoundedCode
+    intercepted_binops = frozenset({"**", "*", "+", "%"})
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, RowValues | ItemValues):
@@ -59,18 +65,51 @@ class _Environment(SandboxedEnvironment):
                 return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        limits.binop(operator, left, right)
+        return limits.check_result(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        args = limits.check_call(__obj, args, kwargs)
+        return limits.check_result(super().call(__context, __obj, *args, **kwargs))
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """``str.format`` and ``format_map`` with their widths checked, nested ones included."""
+        if super().wrap_str_format(value) is None:
+            return None
+        text, is_map = value.__self__, value.__name__ == "format_map"
+
+        def run(*args: Any, **kwargs: Any) -> str:
+            limits.step()
+            limits.check_format_string(text)
+            limits.check_container((args, kwargs))
+            if is_map:
+                if kwargs or len(args) != 1:
+                    raise TypeError("format_map() takes exactly one argument")
+                args, kwargs = (), args[0]
+            return limits.check_result(str(limits.BoundedFormatter(self).vformat(text, args, kwargs)))
+
+        return run
+
+    @staticmethod
+    def bounded_concat(parts: tuple[Any, ...]) -> str:
+        return limits.concat(parts)
+
 
 def _no_null(value: Any) -> Any:
     """Text templates refuse a NULL: ``"{{ row.order_number }}_{{ row.sku }}"`` with no sku would
     otherwise become ``1001_None``, a wrong key or item number that looks plausible."""
     if value is None:
         raise RenderError("a value in this text is NULL; write `{{ row.x or '' }}` if empty text is right")
-    return value
+    return limits.check_container(value)
 
 
 def make_environment() -> SandboxedEnvironment:
     env = _Environment(undefined=_Undefined, autoescape=False, keep_trailing_newline=False, finalize=_no_null)
     env.filters.update(FILTERS)
+    env.filters = {name: limits.guard_filter(name, func) for name, func in env.filters.items()}
+    env.filters[limits.LOOP_FILTER] = limits.loop
+    del env.globals["lipsum"]  # lipsum(n=10**9) would write a billion words
     return env
 
 
@@ -81,10 +120,24 @@ class RenderError(ValueError):
     """A template failed for one row; the message says why, in an operator's words."""
 
 
-def json_value(value: Any, where: str = "") -> Any:
+MAX_DEPTH = 64  # levels of lists and objects in one value (a deeply nested from_json stops here)
+_JSON_LIMIT = Decimal("1.7976931348623157e308")  # the largest number a JSON reader can hold as a double
+
+
+def json_value(value: Any, where: str = "", depth: int = 0) -> Any:
     """``value`` as something JSON can carry: Decimals become numbers (whole ones ints),
-    date-times ISO text; containers are converted all the way down."""
-    if value is None or isinstance(value, bool | int | str):
+    date-times ISO text; containers are converted all the way down. What no JSON reader
+    could take back (NaN, infinities, numbers beyond a double's range, NUL characters,
+    nesting past MAX_DEPTH) is a RenderError."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise RenderError(f"{where or 'value'} contains a NUL character")
+        return value
+    if isinstance(value, int):
+        if value.bit_length() > 1023:
+            raise RenderError(f"{where or 'value'} is a number beyond the range JSON can carry")
         return value
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
@@ -93,13 +146,19 @@ def json_value(value: Any, where: str = "") -> Any:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise RenderError(f"{where or 'value'} is not a finite number")
+        if value and not (Decimal("1e-307") <= abs(value) <= _JSON_LIMIT):
+            raise RenderError(f"{where or 'value'} ({value:.3e}) is a number beyond the range JSON can carry")
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime | date | time):
         return value.isoformat()
+    if isinstance(value, dict | list | tuple) and depth >= MAX_DEPTH:
+        raise RenderError(f"{where[:40] or 'value'}... is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, dict):
-        return {str(k): json_value(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        return {
+            str(k): json_value(v, f"{where}.{k}" if where else str(k), depth + 1) for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        return [json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [json_value(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, StrictUndefined):
         value._fail_with_undefined_error()
     raise RenderError(f"{where or 'value'}: a {type(value).__name__} cannot be sent as JSON")
@@ -118,19 +177,24 @@ class Leaf:
         if self.run is None:
             return self.source
         try:
-            value = self.run(context)
+            with limits.budget():
+                value = self.run(context)
             if isinstance(value, StrictUndefined):
                 value._fail_with_undefined_error()
             return value
         except RenderError:
             raise
+        except RecursionError:
+            raise RenderError("the template recurses too deeply (a macro or loop calling itself?)") from None
+        except MemoryError:
+            raise RenderError("the template needs more memory than a row may use") from None
         except UndefinedError as exc:
             raise RenderError(str(exc)) from None
         except SecurityError as exc:
             raise RenderError(f"not allowed in templates: {exc}") from None
-        except (TemplateError, ValueError, TypeError, ArithmeticError) as exc:
+        except Exception as exc:  # whatever a template raises fails its row, never the run
             reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
-            raise RenderError(reason) from None
+            raise RenderError(reason[:500]) from None
 
 
 def compile_leaf(value: Any, *, expression: bool = False) -> Leaf:
@@ -152,8 +216,17 @@ def compile_leaf(value: Any, *, expression: bool = False) -> Leaf:
     if "{{" in value or "{%" in value or "{#" in value:
         ast = ENV.parse(value)
         template = ENV.from_string(value)
-        return Leaf(value, "text", lambda ctx: template.render(**ctx), ast)
+        return Leaf(value, "text", lambda ctx: _write(template.generate(**ctx)), ast)
     return Leaf(value, "literal", None, None)
+
+
+def _write(parts: Iterator[str]) -> str:
+    """A text template's output, counted against the row's budget as it is written."""
+    out = []
+    for part in parts:
+        limits.wrote(len(part))
+        out.append(part)
+    return "".join(out)
 
 
 def columns_used(ast: nodes.Template) -> tuple[set[str], set[str]]:
@@ -253,7 +326,8 @@ class Structure:
         return cls(build(value))
 
     def render(self, context: dict[str, Any]) -> Any:
-        return _fill(self.shape, context, "")
+        with limits.budget():  # one budget for all the leaves of a row
+            return _fill(self.shape, context, "")
 
 
 def _fill(shape: Any, context: dict[str, Any], where: str) -> Any:
@@ -280,8 +354,8 @@ def _fill(shape: Any, context: dict[str, Any], where: str) -> Any:
 
 def _render_leaf(leaf: Leaf, context: dict[str, Any], where: str) -> Any:
     try:
-        return leaf.render(context)
-    except RenderError as exc:
+        return limits.check_container(leaf.render(context))  # before anything walks it
+    except (RenderError, limits.LimitError) as exc:
         raise RenderError(f"{where}: {exc}" if where else str(exc)) from None
 
 

@@ -69,7 +69,11 @@ def render_row(pipeline: Pipeline, row: Row) -> Rendered:
     if problems:
         listed = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         return Rendered(row, key=key, error=f"request.body does not fit {operation.name}: {listed}")
-    return Rendered(row, key=key, params=params, body=body, path=operation.render_path(params))
+    try:
+        path = operation.render_path(params)
+    except ValueError as exc:  # a "..", control character... that would change the URL
+        return Rendered(row, key=key, error=f"request.path: {exc}")
+    return Rendered(row, key=key, params=params, body=body, path=path)
 
 
 def _text(value: Any, where: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -63,8 +64,13 @@ class DaemonStatus:
         self.overlaps: Counter[str] = Counter()
         self.last_success: dict[str, datetime] = {}
         self.last_ok: dict[str, bool] = {}
+        self.beats: dict[str, float] = {}  # heartbeat name → time.monotonic() of its last beat
 
     # -- updates, from the event loop ------------------------------------------------------------
+
+    def beat(self, name: str) -> None:
+        """A loop that must keep turning (the scheduler, the file watcher) is alive."""
+        self.beats[name] = time.monotonic()
 
     def run_started(self, pipeline: str) -> None:
         with self._lock:
@@ -128,10 +134,25 @@ class DaemonStatus:
             "version": VERSION,
             "stopping": self.stopping,
             "lease": self.lease.describe() if self.lease is not None else None,
-            "config_problems": [str(p) for p in live.config_problems],
+            "config_problems": [str(p) for p in live.config_problems]
+            + (
+                [f"reload failed, keeping the last good version: {live.reload_error}"]
+                if live.reload_error
+                else []
+            ),
+            "heartbeats": {name: round(time.monotonic() - at, 1) for name, at in sorted(self.beats.items())},
             "pipelines": pipelines,
             "metrics": metrics,
         }
+
+    def _row(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A failing or in-doubt row as shown: its reason (which can quote customers' data, as
+        HG's answers do) only when ``daemon.http_show_row_data`` is on."""
+        settings = self.live.settings
+        shown = {**row, "updated_at": _iso(row["updated_at"].replace(tzinfo=row["updated_at"].tzinfo or UTC))}
+        if "last_error" in shown and not (settings is not None and settings.daemon.http_show_row_data):
+            shown["last_error"] = "(hidden: set daemon.http_show_row_data to show reasons here)"
+        return shown
 
     def _pipeline(
         self, name: str, running: datetime | None, overlaps: int, success: datetime | None
@@ -168,13 +189,7 @@ class DaemonStatus:
                 for r in history
             ],
             "last_success_at": _iso(success),
-            "failing": [
-                {**row, "updated_at": _iso(row["updated_at"].replace(tzinfo=row["updated_at"].tzinfo or UTC))}
-                for row in self.state.failing(name, FAILING)
-            ],
-            "in_doubt": [
-                {**row, "updated_at": _iso(row["updated_at"].replace(tzinfo=row["updated_at"].tzinfo or UTC))}
-                for row in self.state.in_doubt(name, FAILING)
-            ],
+            "failing": [self._row(row) for row in self.state.failing(name, FAILING)],
+            "in_doubt": [self._row(row) for row in self.state.in_doubt(name, FAILING)],
             "skipped_overlaps": overlaps,
         }

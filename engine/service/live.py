@@ -57,6 +57,7 @@ class LiveProject:
     pipelines: dict[str, Pipeline] = field(default_factory=dict)  # last good versions
     problems: dict[str, list[Problem]] = field(default_factory=dict)  # file → problems now on disk
     files: dict[str, str] = field(default_factory=dict)  # pipeline name → file
+    reload_error: str | None = None  # why the last reload (or scheduling) failed, until one succeeds
     _signature: tuple[tuple[str, int, int], ...] = ()
 
     def project(self) -> Project:

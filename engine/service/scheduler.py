@@ -135,7 +135,15 @@ class Daemon:
             if port is not None:
                 from engine.service.status_server import StatusServer
 
-                server = StatusServer(settings.daemon.http_host, port, self.status.snapshot).start()
+                daemon = settings.daemon
+                token = daemon.http_token.get_secret_value() if daemon.http_token else None
+                server = StatusServer(
+                    daemon.http_host,
+                    port,
+                    self.status.snapshot,
+                    auth=token,
+                    host_names=tuple(daemon.http_host_names),
+                ).start()
                 log.info("status_server_started", url=server.url)
             signals.install(self._stop_cleanly, self._stop_now)
             if not await self.lease.take(standby=standby, stop=self.stop):
@@ -148,6 +156,7 @@ class Daemon:
             log.info("daemon_started", pipelines=sorted(self.scheduled), home=str(self.home))
             background = [
                 asyncio.create_task(self._watch()),
+                asyncio.create_task(self._heartbeat()),
                 asyncio.create_task(self.lease.keep(self._lease_lost)),
             ]
             await self.stop.wait()
@@ -251,18 +260,23 @@ class Daemon:
                         missed=missed.isoformat(timespec="seconds"),
                         grace_seconds=grace,
                     )
-            self.scheduler.add_job(
-                self._job,
-                make_trigger(schedule),
-                args=[name],
-                id=name,
-                name=name,
-                replace_existing=True,
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=max(int(grace), 1),
-                **options,
-            )
+            try:
+                self.scheduler.add_job(
+                    self._job,
+                    make_trigger(schedule),
+                    args=[name],
+                    id=name,
+                    name=name,
+                    replace_existing=True,
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=max(int(grace), 1),
+                    **options,
+                )
+            except (ValueError, OverflowError, TypeError) as exc:  # the other pipelines still get scheduled
+                self.live.reload_error = f"pipeline {name}: cannot be scheduled ({type(exc).__name__}: {exc})"
+                log.error("schedule_failed", pipeline=name, error=self.live.reload_error)
+                continue
             self.scheduled[name] = schedule
             log.info("pipeline_scheduled", pipeline=name, schedule=schedule.describe())
 
@@ -272,20 +286,36 @@ class Daemon:
             self.status.overlap_skipped(event.job_id)
 
     async def _watch(self) -> None:
+        """Reload changed files; nothing a file holds may end this loop (its heartbeat would
+        stop, and /healthz then says the daemon is stuck)."""
+        assert self.status is not None
         while True:
+            self.status.beat("watcher")
             await asyncio.sleep(self.reload_interval)
-            if self.stop.is_set() or not self.live.changed_on_disk():
-                continue
+            self.status.beat("watcher")
             try:
+                if self.stop.is_set() or not self.live.changed_on_disk():
+                    continue
                 changes = await asyncio.to_thread(self.live.reload)
+                for name in changes.added + changes.changed:
+                    log.info("pipeline_reloaded", pipeline=name, file=self.live.files.get(name))
+                for name in changes.removed:
+                    log.info("pipeline_removed", pipeline=name)
+                self.live.reload_error = None
+                self._apply_schedules()
             except Exception as exc:  # a reload must never take the daemon down
-                log.exception("reload_failed", error=f"{type(exc).__name__}: {exc}")
-                continue
-            for name in changes.added + changes.changed:
-                log.info("pipeline_reloaded", pipeline=name, file=self.live.files.get(name))
-            for name in changes.removed:
-                log.info("pipeline_removed", pipeline=name)
-            self._apply_schedules()
+                self.live.reload_error = f"{type(exc).__name__}: {exc}"
+                log.exception(
+                    "reload_failed", error=self.live.reload_error, action="keeping the last good version"
+                )
+
+    async def _heartbeat(self) -> None:
+        """The scheduler's heartbeat: beats while the event loop turns and the scheduler runs."""
+        assert self.status is not None
+        while True:
+            if self.scheduler is not None and self.scheduler.running:
+                self.status.beat("scheduler")
+            await asyncio.sleep(1.0)
 
     # -- one run ---------------------------------------------------------------------------------
 

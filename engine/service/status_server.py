@@ -11,7 +11,9 @@ described in the daemon's docs and mirrored by the tests' fake). Routes, all ``G
   succeeded (or it has none yet), no pipeline runs a stale version and the configuration has
   no problems waiting; otherwise ``"degraded"``, with the body saying where. Only while the
   daemon is stopping (after SIGTERM) is it ``"stopping"`` with **HTTP 503**, so a load
-  balancer or supervisor stops sending it work. ``last_run_ok`` is null before a first run;
+  balancer or supervisor stops sending it work; and it is ``"stuck"`` with **HTTP 503**
+  when a heartbeat (``heartbeats``: the scheduler's, the file watcher's; seconds since each
+  beat) is older than :data:`STUCK_AFTER`, so that a supervisor restarts a daemon that hangs. ``last_run_ok`` is null before a first run;
   a run still going does not count until it finishes.
 - ``/metrics``: the Prometheus text format 0.0.4 (:func:`engine.service.metrics.render_prometheus`).
 - ``/status.json``: the snapshot itself.
@@ -25,7 +27,10 @@ Served by :mod:`engine.http_server` (a stdlib ``ThreadingHTTPServer``): one daem
 per connection, HTTP/1.1 keep-alive, every answer with a Content-Length, no access log on
 stderr (``status_request`` is logged at debug). Bound to a loopback address, the server answers only requests whose
 ``Host`` names a loopback address or ``localhost`` (403 otherwise), so that a web page cannot
-read it through DNS rebinding. The page is sent with a Content-Security-Policy that allows
+read it through DNS rebinding; bound to another address, only an IP address, ``localhost``
+or one of ``daemon.http_host_names`` (:func:`engine.http_server.host_allowed`). With
+``daemon.http_token`` set, every route but ``/healthz`` needs it (Bearer, or Basic as the
+password); 401 otherwise. The page is sent with a Content-Security-Policy that allows
 only its own inline style and script (by nonce) and fetches to itself.
 
 Usage: ``with StatusServer("127.0.0.1", 8790, daemon.snapshot) as server: print(server.url)``.
@@ -34,7 +39,8 @@ Usage: ``with StatusServer("127.0.0.1", 8790, daemon.snapshot) as server: print(
 
 from __future__ import annotations
 
-import ipaddress
+import base64
+import hmac
 import json
 import secrets
 import time
@@ -42,7 +48,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine.http_server import BackgroundServer, TrackedHandler, TrackingServer
+from engine.http_server import BackgroundServer, TrackedHandler, TrackingServer, host_allowed, is_loopback
 from engine.logging import get_logger
 from engine.service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from engine.service.metrics import render_prometheus
@@ -61,6 +67,9 @@ _CSP = (
 )
 
 
+STUCK_AFTER = 60.0  # seconds without a heartbeat before /healthz says the daemon is stuck
+
+
 def health(snapshot: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) of ``/healthz`` for ``snapshot``: the rule in the module docstring."""
     pipelines: dict[str, dict[str, Any]] = {}
@@ -73,26 +82,34 @@ def health(snapshot: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
         at = None if last is None else (last.get("finished_at") or last.get("started_at"))
         pipelines[str(p.get("name"))] = {"last_run_ok": ok, "last_run_at": at, "stale": stale}
     problems = len(snapshot.get("config_problems") or [])
+    beats = snapshot.get("heartbeats") or {}
+    stuck = sorted(name for name, age in beats.items() if age > STUCK_AFTER)
     if snapshot.get("stopping"):
         status, code = "stopping", 503
+    elif stuck:
+        status, code = "stuck", 503
     else:
         status, code = ("degraded" if degraded or problems else "ok"), 200
-    return code, {"status": status, "pipelines": pipelines, "config_problems": problems}
+    body = {"status": status, "pipelines": pipelines, "config_problems": problems}
+    if beats:
+        body["heartbeats"] = beats
+    if stuck:
+        body["stuck"] = stuck
+    return code, body
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host.lower() == "localhost"
-
-
-def _host_name(header: str) -> str:
-    """The host part of a ``Host`` header: ``[::1]:80`` → ``::1``, ``localhost:8790`` → ``localhost``."""
-    header = header.strip()
-    if header.startswith("["):
-        return header[1 : header.find("]")] if "]" in header else header
-    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+def _authorized(header: str | None, secret: str) -> bool:
+    """``Authorization: Bearer SECRET``, or HTTP Basic with any user name and SECRET as password."""
+    scheme, _, value = (header or "").strip().partition(" ")
+    given = ""
+    if scheme.lower() == "bearer":
+        given = value.strip()
+    elif scheme.lower() == "basic":
+        try:
+            given = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return False
+    return bool(given) and hmac.compare_digest(given.encode(), secret.encode())
 
 
 class _Server(TrackingServer):
@@ -100,9 +117,12 @@ class _Server(TrackingServer):
     request_queue_size = 64
     error_event = "status_connection_error"
 
-    def __init__(self, address: tuple[str, int], snapshot: Snapshot) -> None:
+    def __init__(
+        self, address: tuple[str, int], snapshot: Snapshot, auth: str | None, host_names: tuple[str, ...]
+    ) -> None:
         self.snapshot = snapshot
-        self.loopback_only = _is_loopback(address[0])
+        self.auth = auth
+        self.host_names = tuple(n.lower() for n in host_names)
         super().__init__(address, _Handler)
 
 
@@ -142,9 +162,22 @@ class _Handler(TrackedHandler):
 
     def do_GET(self) -> None:
         self._begin()
-        host = _host_name(self.headers.get("Host", ""))
-        if self.server.loopback_only and host and not _is_loopback(host):
-            self._send(403, "this status server answers only requests for a loopback host\n", TEXT_TYPE)
+        auth = self.server.auth
+        if not host_allowed(self.headers.get("Host"), self.server.server_address[0], self.server.host_names):
+            names = "a loopback host" if is_loopback(self.server.server_address[0]) else "an IP address"
+            self._send(
+                403,
+                f"this status server answers only requests for {names} or daemon.http_host_names\n",
+                TEXT_TYPE,
+            )
+        elif auth and self._path != "/healthz" and not _authorized(self.headers.get("Authorization"), auth):
+            challenge = {"WWW-Authenticate": 'Basic realm="hgsync", charset="UTF-8"'}
+            self._send(
+                401,
+                "authorization needed: the daemon.http_token secret (Bearer, or Basic as the password)\n",
+                TEXT_TYPE,
+                challenge,
+            )
         elif self._path not in ROUTES:
             known = ", ".join(ROUTES)
             self._send(404, f"not found: {self._path} (known: {known})\n", TEXT_TYPE)
@@ -190,11 +223,21 @@ class StatusServer:
     it starts (unless started already) and stops.
     """
 
-    def __init__(self, host: str, port: int, snapshot: Snapshot) -> None:
-        """``port`` 0 picks a free port; after :meth:`start`, ``port`` is the one bound."""
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        snapshot: Snapshot,
+        *,
+        auth: str | None = None,
+        host_names: tuple[str, ...] = (),
+    ) -> None:
+        """``port`` 0 picks a free port; after :meth:`start`, ``port`` is the one bound.
+        ``auth``: a secret every route but /healthz requires; ``host_names``: names (a proxy's)
+        accepted in ``Host`` besides IP addresses and loopback names."""
         self.host, self.port, self.snapshot = host, port, snapshot
         self._background = BackgroundServer(
-            lambda: _Server((self.host, self.port), self.snapshot),
+            lambda: _Server((self.host, self.port), self.snapshot, auth, host_names),
             what="the status server",
             thread_name="hgsync-status",
             poll_interval=0.1,

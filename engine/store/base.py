@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -32,6 +33,26 @@ def state_error(exc: SQLAlchemyError) -> StateError:
     return StateError(f"state store: {redact_text(str(exc).splitlines()[0])}")
 
 
+def private_sqlite_file(path: Path) -> None:
+    """Make ``path`` (and its folder, when made here or named ``.hgsync``) readable by its
+    owner only, whatever the umask: the store holds customers' names, phones and addresses.
+    SQLite creates ``-wal`` and ``-shm`` with the database file's mode; existing ones are
+    tightened too."""
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700)
+        folder.chmod(0o700)
+    elif folder.name == ".hgsync":
+        folder.chmod(0o700)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", f"{path.name}-journal"):
+            if (folder / name).exists():
+                (folder / name).chmod(0o600)
+    except OSError:
+        pass  # SQLAlchemy says what is wrong when it opens the file
+
+
 class StoreBase:
     """One database, opened from its SQLAlchemy URL, with the schema created if need be."""
 
@@ -43,7 +64,7 @@ class StoreBase:
             raise StateError(f"state store URL is not valid: {exc}") from None
         self.backend = parsed.get_backend_name()
         if self.backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(parsed.database))
         try:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
         except (SQLAlchemyError, ImportError) as exc:

@@ -188,7 +188,7 @@ class Sending(Deliveries):
             if o.kind == "delivered":
                 row.update(
                     fingerprint=o.fingerprint,
-                    request=o.request,
+                    request=redact_text(o.request),  # a template may have put a secret in it
                     delivered_at=now,
                     last_error=redact_text(o.message)[:2000] if o.message else None,
                     source_digest=o.source_digest,

@@ -188,14 +188,30 @@ def _healthy() -> dict[str, Any]:
         (lambda s: s["pipelines"][1].update(stale=True, problems=[STALE_PROBLEM]), "degraded", 200),
         (lambda s: s.update(pipelines=[]), "ok", 200),
         (lambda s: s.update(stopping=True), "stopping", 503),
+        (lambda s: s.update(heartbeats={"scheduler": 0.5, "watcher": 1.0}), "ok", 200),
+        (lambda s: s.update(heartbeats={"scheduler": 0.5, "watcher": 61.0}), "stuck", 503),
+        (lambda s: s.update(heartbeats={"scheduler": 600.0, "watcher": 1.0}), "stuck", 503),
     ],
-    ids=["ok", "config-problem", "error", "interrupted", "stale", "no-pipelines", "stopping"],
+    ids=[
+        "ok",
+        "config-problem",
+        "error",
+        "interrupted",
+        "stale",
+        "no-pipelines",
+        "stopping",
+        "heartbeats",
+        "watcher-stuck",
+        "scheduler-stuck",
+    ],
 )
 def test_health_rule(change: Callable[[dict[str, Any]], None], status: str, code: int) -> None:
     snap = _healthy()
     change(snap)
     assert health(snap)[0] == code
     assert health(snap)[1]["status"] == status
+    if status == "stuck":
+        assert health(snap)[1]["stuck"] == [n for n, age in snap["heartbeats"].items() if age > 60]
 
 
 def test_healthz_is_503_while_stopping(client: httpx.Client, daemon: Daemon) -> None:
@@ -317,3 +333,39 @@ def test_page_of_a_stopping_daemon_with_odd_values() -> None:
     page = render_page(snap)
     assert "Stopping" in page and "not a time" in page and "disabled" in page
     assert json.dumps(snap)  # the fake stays JSON-serialisable
+
+
+def test_a_token_guards_every_route_but_healthz(daemon: Daemon) -> None:
+    with (
+        StatusServer("127.0.0.1", 0, daemon.snapshot, auth="s3cret-token") as server,
+        httpx.Client(base_url=server.url, timeout=5) as http,
+    ):
+        for path in ("/", "/status.json", "/metrics"):
+            refused = http.get(path)
+            assert refused.status_code == 401 and "s3cret" not in refused.text
+            assert refused.headers["WWW-Authenticate"].startswith("Basic")
+            assert http.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+            assert http.get(path, headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
+            assert http.get(path, auth=("anyone", "s3cret-token")).status_code == 200
+            assert http.get(path, auth=("anyone", "s3cret")).status_code == 401
+        assert http.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("bound", "host", "names", "allowed"),
+    [
+        ("127.0.0.1", "evil.example", (), False),
+        ("127.0.0.1", "status.example", ("status.example",), True),
+        ("0.0.0.0", "evil.example:8790", (), False),
+        ("0.0.0.0", "10.1.2.3:8790", (), True),
+        ("0.0.0.0", "[2001:db8::1]:8790", (), True),
+        ("0.0.0.0", "localhost", (), True),
+        ("0.0.0.0", "Status.Example:443", ("status.example",), True),
+        ("::", "rebind.attacker.example", ("status.example",), False),
+    ],
+)
+def test_the_host_rule_refuses_names_it_was_not_given(bound: str, host: str, names, allowed: bool) -> None:
+    """Against DNS rebinding on any address: an IP, localhost or a configured name."""
+    from engine.http_server import host_allowed
+
+    assert host_allowed(host, bound, names) is allowed

@@ -18,7 +18,7 @@ def test_plan_then_run_then_nothing_twice(cancels, sandbox):
     assert plan.exit_code == 0, plan.output
     assert "1000  new" in plan.output
     assert "would send 1000 request(s)" in plan.output
-    assert "PUT /v1/orders/100000/order_items/100000_HBV00000001" in plan.output
+    assert f"PUT {sandbox.url}/v1/orders/100000/order_items/100000_HBV00000001    key" in plan.output
     assert _cancels(sandbox) == []  # plan sends nothing
 
     first = project.cli("run", "cancels")

@@ -273,4 +273,4 @@ def test_load_yaml_of_a_file_that_cannot_be_read(tmp_path: Path):
     latin1.write_bytes("a: caf\xe9\n".encode("latin-1"))
     doc = load_yaml(latin1)
     assert doc.data is None
-    assert str(doc.problems[0]).startswith(f"{latin1}:1:1 cannot read the file:")
+    assert str(doc.problems[0]) == f"{latin1}:1:7 not UTF-8 text (byte 0xe9); save the file as UTF-8"

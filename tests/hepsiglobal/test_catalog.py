@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from connectors.hepsiglobal.catalog import CATALOG
@@ -130,3 +132,30 @@ def test_operation_is_frozen() -> None:
     op: Operation = CATALOG["create_order"]
     with pytest.raises(AttributeError):
         op.path = "/x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("order_number", "item", "fragment"),
+    [
+        ("..", "X", "path segment '..'"),
+        ("1", ".", "path segment '.'"),
+        ("1", "..", "path segment '..'"),
+        ("1\x00", "X", "order_number contains a control character"),
+        ("1", "X\nY", "order_item_number contains a control character"),
+        ("1", "A\x7f", "order_item_number contains a control character"),
+    ],
+)
+def test_render_path_refuses_a_value_that_changes_the_endpoint(order_number, item, fragment) -> None:
+    """Dot segments survive percent-encoding and are then removed by URL normalisation; they
+    (and control characters) are refused instead of reaching another endpoint."""
+    op = CATALOG["cancel_order_item"]
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        op.render_path({"order_number": order_number, "order_item_number": item})
+
+
+def test_render_path_keeps_dots_inside_a_value() -> None:
+    op = CATALOG["cancel_order_item"]
+    assert (
+        op.render_path({"order_number": "..1", "order_item_number": "a.b"})
+        == "/v1/orders/..1/order_items/a.b"
+    )

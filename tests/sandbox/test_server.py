@@ -374,3 +374,10 @@ def test_concurrent_keep_alive_load_is_recorded_exactly_once(sandbox: Sandbox) -
     assert sorted(r["id"] for r in records) == list(range(1, count + 1))
     assert sorted(r["body"]["reason"] for r in records) == sorted(f"r{i}" for i in range(count))
     assert time.monotonic() - started < 10
+
+
+def test_a_foreign_host_name_is_refused(anon: httpx.Client) -> None:
+    """The sandbox on loopback cannot be driven by a web page through DNS rebinding."""
+    refused = anon.post("/v1/auth/token", headers={"Host": "evil.example"}, json={})
+    assert refused.status_code == 403
+    assert anon.get("/_sandbox/stats", headers={"Host": "localhost"}).status_code == 200

@@ -286,6 +286,7 @@ def test_columns_are_the_declared_ones_or_the_headers_found(tmp_path):
             "bad.csv:2",
             "column 'delivered_at': '13/07/2024' is not a date-time",
         ),
+        (HEADER + "1000,SK\x00U1,2024-07-13\n", "bad.csv:2", "a field holds a NUL byte (line 2)"),
     ],
     ids=[
         "field-count",
@@ -298,6 +299,7 @@ def test_columns_are_the_declared_ones_or_the_headers_found(tmp_path):
         "header",
         "header-encoding",
         "date-time",
+        "nul-byte",
     ],
 )
 def test_malformed_input_is_a_row_error_with_file_and_line(tmp_path, content, origin, reason):

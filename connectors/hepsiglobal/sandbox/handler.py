@@ -19,7 +19,7 @@ from connectors.hepsiglobal.sandbox.faults import Fate, Faults
 from connectors.hepsiglobal.sandbox.operations import find_operation
 from connectors.hepsiglobal.sandbox.rules import not_an_object
 from connectors.hepsiglobal.sandbox.state import SandboxState
-from engine.http_server import TrackedHandler, TrackingServer
+from engine.http_server import TrackedHandler, TrackingServer, host_allowed
 from engine.logging import get_logger
 
 log = get_logger(__name__)
@@ -97,6 +97,9 @@ class SandboxHandler(TrackedHandler):
         self._path = url.path
         raw = self._read_body()
         if raw is None:
+            return
+        if not host_allowed(self.headers.get("Host"), self.server.server_address[0]):  # DNS rebinding
+            self._send(403, {"message": "this sandbox answers only requests for its IP address or localhost"})
             return
         if url.path.startswith(ADMIN_PREFIX):
             self._admin(url.path[len(ADMIN_PREFIX) :].strip("/"), url.query, raw)
