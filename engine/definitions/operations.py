@@ -9,7 +9,7 @@ method or path with an :class:`~engine.definitions.targets.OperationOverride`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import quote
@@ -39,6 +39,8 @@ class Operation:
     # (resend it with the same idempotency key, or hold it for a person); pipelines may override
     in_doubt: Literal["resend", "hold"] = "resend"
     duplicate_answers: tuple[DuplicateAnswer, ...] = ()  # "already have it" answers to a resend
+    # warnings about a valid request that departs from the API's examples (never a rejection)
+    advise: Callable[[Mapping[str, Any], Any], list[str]] | None = None
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -79,6 +81,10 @@ class Operation:
     def is_duplicate_answer(self, status: int | None, message: str | None) -> bool:
         """Whether HG's answer means it already has this request."""
         return any(answer.matches(status, message) for answer in self.duplicate_answers)
+
+    def advice(self, params: Mapping[str, Any], body: object) -> list[str]:
+        """Warnings about a request that fits the model but not the API's examples."""
+        return self.advise(params, body) if self.advise is not None else []
 
     def validate(self, body: object) -> list[str]:
         """Problems with ``body``, one ``field.path: what is wrong`` line each; [] when valid."""
