@@ -50,16 +50,35 @@ main.add_command(sandbox)
 
 
 @main.command()
-@click.option("--offline", is_flag=True, help="Do not open sources to check the columns templates use.")
+@click.option("--offline", is_flag=True, help="Do not open sources: no column check, no rows rendered.")
+@click.option(
+    "--rows",
+    "sample",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many rows of each source to render and check against HG's models (0: none).",
+)
 @click.pass_obj
 @guarded
-def validate(obj: Context, offline: bool) -> None:
+def validate(obj: Context, offline: bool, sample: int) -> None:
     """Check config and every pipeline file; print every problem as file:line:col path: message.
 
-    Never talks to HepsiGlobal. Unless --offline, opens each source (a database, a CSV
-    folder) to check that the columns templates use exist. Exits 0 when clean, 2 when not.
+    Never talks to HepsiGlobal. Checks each request body template against its operation's
+    fields. Unless --offline, opens each source (a database, a CSV folder) to check that the
+    columns templates use exist, and renders its first rows (--rows) into requests, each
+    checked as HG would: a problem names the template leaf, the row, and the fix. Exits 0
+    when clean, 2 when not.
     """
+    from engine.definitions.body_check import body_problems
+    from engine.outbound.check import sample_problems
+
     project = obj.project(columns=not offline, strict=False)
+    unreachable = {p.file for p in project.problems if p.message.startswith("columns not checked")}
+    for pipeline in list(project.pipelines.values()):
+        project.problems.extend(body_problems(pipeline))
+        if not offline and sample and project.settings is not None and pipeline.file not in unreachable:
+            project.problems.extend(sample_problems(project, pipeline, sample))
     for problem in sorted(project.problems):
         click.echo(str(problem))
     errors = project.errors

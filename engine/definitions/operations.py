@@ -88,15 +88,61 @@ class Operation:
 
     def validate(self, body: object) -> list[str]:
         """Problems with ``body``, one ``field.path: what is wrong`` line each; [] when valid."""
+        return [str(issue) for issue in self.issues(body)]
+
+    def issues(self, body: object) -> list[BodyIssue]:
+        """Problems with ``body``, each at its field, with the fix when one is known."""
         if self.model is None:
             if body in (None, {}):
                 return []
-            return [f"body: {self.name} ({self.method}) takes no body"]
+            return [BodyIssue((), f"{self.name} ({self.method}) takes no body", "no_body")]
         try:
             self.model.model_validate(body)
         except ValidationError as exc:
-            return [f"{_loc(err['loc'])}: {_message(err)}" for err in exc.errors()]
+            return [
+                BodyIssue(tuple(err["loc"]), _message(err), err["type"], err.get("input"))
+                for err in exc.errors()
+            ]
         return []
+
+
+# what an operator writes in a template to fix a problem of this kind (pydantic's error types,
+# and the models' own: json_number, datetime_offset, money_places)
+FIXES = {
+    "datetime_offset": "`| iso8601` (naming the source's time zone: `| iso8601('Europe/Istanbul')`)",
+    "int_type": "`| to_int`",
+    "int_parsing": "`| to_int`",
+    "int_from_float": "`| to_int`",
+    "money_places": "`| money`",
+    "string_type": "`| string`",
+}
+
+
+@dataclass(frozen=True)
+class BodyIssue:
+    """One problem of a request body: where (``("items", 0, "sku")``), what, its kind, the value."""
+
+    loc: tuple[int | str, ...]
+    message: str
+    kind: str
+    value: Any = None
+
+    @property
+    def fix(self) -> str | None:
+        """What to write in the template, e.g. ``| money``; None when there is no one fix."""
+        if self.value is None:
+            return None
+        if self.kind == "json_number" and isinstance(self.value, str):
+            return "`| money` for an amount, `| decimal` for another number"
+        return FIXES.get(self.kind)
+
+    @property
+    def where(self) -> str:
+        return _loc(self.loc)
+
+    def __str__(self) -> str:
+        fix = self.fix
+        return f"{self.where}: {self.message}" + (f" → {fix}" if fix else "")
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -109,6 +155,8 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 def _message(err: Mapping[str, Any]) -> str:
     if err["type"] == "missing":
         return "required"
+    if err.get("input", "") is None and str(err["type"]).endswith("_type"):
+        return f"is null: {str(err['msg'])[0].lower()}{str(err['msg'])[1:]} (a NULL in the source?)"
     if err["type"] == "extra_forbidden":
         return "unknown field"
     return str(err["msg"])

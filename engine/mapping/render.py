@@ -78,7 +78,10 @@ ENV = make_environment()
 
 
 class RenderError(ValueError):
-    """A template failed for one row; the message says why, in an operator's words."""
+    """A template failed for one row; the message says why, in an operator's words, and
+    ``where`` the body path of the leaf that failed (``items[0].sku``), when known."""
+
+    where: str | None = None
 
 
 def json_value(value: Any, where: str = "") -> Any:
@@ -282,7 +285,9 @@ def _render_leaf(leaf: Leaf, context: dict[str, Any], where: str) -> Any:
     try:
         return leaf.render(context)
     except RenderError as exc:
-        raise RenderError(f"{where}: {exc}" if where else str(exc)) from None
+        error = RenderError(f"{where}: {exc}" if where else str(exc))
+        error.where = where
+        raise error from None
 
 
 __all__ = [

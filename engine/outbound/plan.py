@@ -15,7 +15,7 @@ from typing import Any
 from connectors.sources.base import CursorRead, Row, SourceConnector
 from engine.definitions.pipeline import Pipeline
 from engine.errors import Interrupted
-from engine.mapping.render import RenderError, RowValues
+from engine.mapping.render import Leaf, RenderError, RowValues, columns_used
 from engine.outbound.cursor import encode as encode_cursor
 from engine.outbound.diff import SEND, canonical, changes, classify, fingerprint
 from engine.outbound.spool import Spool, SpoolRow
@@ -57,6 +57,13 @@ def render_row(pipeline: Pipeline, row: Row) -> Rendered:
         body = pipeline.body.render(context) if pipeline.body is not None else None
     except RenderError as exc:
         where = "" if key is not None or str(exc).startswith(("key", "request")) else "key: "
+        blank = blank_columns(pipeline.key if key is None else None, row.values)
+        if blank:
+            return Rendered(
+                row,
+                error=f"key: {blank}, so the row has no key; fix the source or leave "
+                "such rows out with `when:`",
+            )
         return Rendered(row, key=key, error=f"{where}{exc}")
     operation = pipeline.operation
     problems = operation.validate(body) if operation.model is not None else []
@@ -64,6 +71,20 @@ def render_row(pipeline: Pipeline, row: Row) -> Rendered:
         listed = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         return Rendered(row, key=key, error=f"request.body does not fit {operation.name}: {listed}")
     return Rendered(row, key=key, params=params, body=body, path=operation.render_path(params))
+
+
+def blank_columns(leaf: Leaf | None, values: dict[str, Any]) -> str | None:
+    """``column 'sku' is NULL`` for the columns ``leaf`` reads that are NULL or empty text (the
+    reason a key or path parameter failed), or None."""
+    if leaf is None or leaf.ast is None:
+        return None
+    used, _ = columns_used(leaf.ast)
+    blank = [
+        f"column {c!r} is {'NULL' if values[c] is None else 'empty'}"
+        for c in sorted(used)
+        if c in values and (values[c] is None or (isinstance(values[c], str) and not values[c].strip()))
+    ]
+    return ", ".join(blank) or None
 
 
 def _text(value: Any, where: str) -> str:
