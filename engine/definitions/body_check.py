@@ -47,9 +47,14 @@ def _object(model: type[BaseModel], shape: Any, loc: Loc) -> Iterator[tuple[Loc,
             yield from _leaf(model, None, shape, loc)
         return
     fields = _fields(model)
+    unknown = [name for name in shape if name not in fields]
     for name, info in fields.items():
         if info.is_required() and name not in shape:
-            yield loc, f"{name!r} is required and the template has no {name}: add it ({info.description})"
+            close = suggest(name, unknown).replace("did you mean", f"is {name!r} the one written as")
+            yield (
+                loc,
+                f"{name!r} is required and the template has no {name}: add it ({info.description}){close}",
+            )
     for name, inner in shape.items():
         if name in fields:
             yield from _value(_annotation(fields[name]), inner, (*loc, name))

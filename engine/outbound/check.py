@@ -18,7 +18,7 @@ from typing import Any
 from connectors.sources.base import Row
 from engine.definitions.loader import Project
 from engine.definitions.pipeline import Pipeline
-from engine.definitions.yamldoc import Loc
+from engine.definitions.yamldoc import Loc, format_loc
 from engine.errors import Problem, SourceError
 from engine.mapping.render import Each, Leaf, RenderError, RowValues
 from engine.outbound.plan import blank_columns
@@ -113,7 +113,7 @@ def row_issues(pipeline: Pipeline, row: Row) -> Iterator[tuple[Loc, str, str, st
         if complete and isinstance(node, Leaf) and node.kind == "literal":
             continue  # a value written in the file: body_problems reports it once
         message = str(issue)
-        if complete and ".".join(map(str, at)) == issue.where:  # the path printed already says it
+        if complete and format_loc(at) == issue.where:  # the path printed already says it
             message = message[len(issue.where) + 2 :]
         yield ("request", "body", *at), issue.kind, message, "error"
     for advice in operation.advice({k: str(v) for k, v in params.items()}, body):
@@ -130,8 +130,9 @@ def _key(pipeline: Pipeline, context: dict[str, Any], row: Row) -> tuple[Loc, st
         blank = blank_columns(pipeline.key, row.values)
         return ("key",), "key", f"NULL in the key: {blank}" if blank else str(exc), "error"
     if value is None or not str(value).strip():
-        blank = blank_columns(pipeline.key, row.values) or "it renders empty text"
-        return ("key",), "key", f"the key is empty: {blank}", "error"
+        blank = blank_columns(pipeline.key, row.values)
+        what = "NULL in the key" if blank and "NULL" in blank else "the key is empty"
+        return ("key",), "key", f"{what}: {blank or 'it renders empty text'}", "error"
     return str(value)
 
 

@@ -450,7 +450,7 @@ def test_a_file_whose_rows_hg_rejects_is_moved_aside_with_a_report(project, sand
     # an extra field the model lets through (extras are open) and the sandbox checks: a date-time
     # field without an offset
     pipeline.write_text(
-        pipeline.read_text().replace("iso8601 }}\"", "iso8601 }}\"\n    proof_date: \"{{ row.proof }}\"")
+        pipeline.read_text().replace('iso8601 }}"', 'iso8601 }}"\n    proof_date: "{{ row.proof }}"')
     )
     body = "order_number,sku,delivered_at,proof\n"
     body += "1000,A,2024-07-13 10:00:00,2024-07-13T10:00:00Z\n1000,B,2024-07-13 10:00:00,13.07.2024\n"
