@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from engine import logging as hglog
-from engine.cli.context import EXIT_CONFIG, Context, guarded
+from engine.cli.context import EXIT_CONFIG, EXIT_ROWS_FAILED, Context, guarded
 from engine.cli.history import history, resolve
 from engine.cli.sandbox_command import sandbox
 
@@ -149,7 +149,10 @@ def ops(name: str | None, as_json: bool) -> None:
 @click.pass_obj
 @guarded
 def plan(obj: Context, pipeline: str, retry_failed: bool, show: int) -> None:
-    """Show what `run` would send, sending nothing: new, changed, unchanged, failing rows."""
+    """Show what `run` would send, sending nothing: new, changed, unchanged, failing rows.
+
+    Exits 0 when every row renders, 1 when some fail to (as `run` would), 2 on a config error.
+    """
     from engine.cli.report import plan_text
     from engine.outbound.run import plan_pipeline
 
@@ -160,8 +163,11 @@ def plan(obj: Context, pipeline: str, retry_failed: bool, show: int) -> None:
         with plan_pipeline(project, pipe.name, state, retry_failed=retry_failed) as result:
             assert project.settings is not None
             click.echo(plan_text(result, show=show, base_url=project.settings.targets[pipe.target].base_url))
+            failing = result.counts.get("error", 0)
     finally:
         state.close()
+    if failing:
+        sys.exit(EXIT_ROWS_FAILED)
 
 
 @main.command()

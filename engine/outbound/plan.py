@@ -42,9 +42,13 @@ class Rendered:
 
 
 def render_row(pipeline: Pipeline, row: Row) -> Rendered:
-    if row.error is not None:
-        return Rendered(row, error=row.error)
     context = {"row": RowValues(row.values)}
+    if row.error is not None:  # the source could not read it whole; name its key if the rest allows
+        try:
+            key = _text(pipeline.key.render(context), "key") if row.values else None
+        except RenderError:
+            key = None
+        return Rendered(row, key=key, error=row.error)
     key = None
     try:
         if pipeline.when is not None and not pipeline.when.render(context):
@@ -108,6 +112,7 @@ class Plan:
     spool: Spool
     counts: Counter[str] = field(default_factory=Counter)
     read: int = 0
+    differ: int = 0  # insert mode: delivered keys whose request would now differ (not resent)
     cursor: Any = None  # the highest cursor value read, for incremental sources
     since: CursorRead | None = None  # the incremental read that was made, if any
     source: SourceConnector | None = None  # what was read
@@ -168,6 +173,12 @@ def build_plan(
                 verdict = classify(
                     pipeline.spec.mode, state_row, fp, retry_failed=retry_failed, hold_in_doubt=hold
                 )
+                if (
+                    verdict == "unchanged"
+                    and state_row is not None
+                    and state_row.fingerprint not in (None, fp)
+                ):
+                    plan.differ += 1  # insert mode sends a key once: a later change is not resent
                 previous = state_row.request if (verdict == "changed" and state_row is not None) else None
                 reason = (
                     state_row.last_error if verdict in ("retry", "rejected", "held") and state_row else None
