@@ -102,6 +102,9 @@ class CsvSourceConfig(BaseModel):
         description="the columns and their types, as a mapping {name: type} or a list of {name, type}."
         " With a header, a file whose header names other columns is rejected whole; without a header,"
         " the order of the fields. Columns not declared are text",
+        json_schema_extra=lambda schema: schema["anyOf"].insert(  # the mapping form, for editors
+            0, {"type": "object", "additionalProperties": {"type": "string"}}
+        ),
     )
     datetime_format: str | None = Field(
         None,
