@@ -90,13 +90,18 @@ def row_issues(pipeline: Pipeline, row: Row) -> Iterator[tuple[Loc, str, str, st
     params: dict[str, Any] = {}
     for name, leaf in pipeline.path.shape.items():
         try:
-            params[name] = leaf.render(context)
+            value = leaf.render(context)
+            error = None if value is not None and str(value).strip() else "it renders empty text"
         except RenderError as exc:
-            yield ("request", "path", name), "render", str(exc), "error"
+            value, error = None, str(exc)
+        if error is None:
+            params[name] = value
             continue
-        if params[name] is None or not str(params[name]).strip():
-            blank = blank_columns(leaf, row.values) or "it renders empty text"
-            yield ("request", "path", name), "empty", f"path parameter {name!r} is empty: {blank}", "error"
+        blank = blank_columns(leaf, row.values)
+        if blank and isinstance(key, tuple):
+            continue  # the key's problem names the column already
+        message = f"path parameter {name!r} is empty: {blank}" if blank else error
+        yield ("request", "path", name), "path", message, "error"
     if pipeline.body is None:
         return
     try:
@@ -117,10 +122,17 @@ def row_issues(pipeline: Pipeline, row: Row) -> Iterator[tuple[Loc, str, str, st
             message = message[len(issue.where) + 2 :]
         yield ("request", "body", *at), issue.kind, message, "error"
     for advice in operation.advice({k: str(v) for k, v in params.items()}, body):
-        path, _, _ = advice.partition(":")
-        at = () if path.startswith("path.") else template_loc(pipeline.body.shape, parse_where(path))
-        base = ("request", "path", path[5:]) if path.startswith("path.") else ("request", "body", *at)
-        yield base, "advice", advice, "warning"
+        path, _, text = advice.partition(": ")
+        if path.startswith("path."):
+            yield ("request", "path", path[5:]), "advice", text, "warning"
+            continue
+        at, _, complete = _resolve(pipeline.body.shape, parse_where(path))
+        yield (
+            ("request", "body", *at),
+            "advice",
+            text if complete and format_loc(at) == path else advice,
+            "warning",
+        )
 
 
 def _key(pipeline: Pipeline, context: dict[str, Any], row: Row) -> tuple[Loc, str, str, str] | str:
