@@ -139,6 +139,9 @@ class SandboxHandler(TrackedHandler):
         if op.has_body:
             body, errors = parse_json_object(raw)
         errors = errors or op.check(params, body)
+        refused = sandbox.faults.reject_path
+        if not errors and refused and refused in path:
+            errors = [f"path: {refused!r} is refused here (a rule the sandbox was told to apply)"]
         if errors:
             self._send(400, {"message": "Unsuccessful Response", "errors": errors})
             return
