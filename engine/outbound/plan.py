@@ -62,6 +62,8 @@ def render_row(pipeline: Pipeline, row: Row) -> Rendered:
     except RenderError as exc:
         where = "" if key is not None or str(exc).startswith(("key", "request")) else "key: "
         blank = blank_columns(pipeline.key if key is None else None, row.values)
+        if blank and not str(exc).startswith(("a value in this text is NULL", "key is empty")):
+            blank += f" ({exc})"  # the template's own words, e.g. `| require('sku')`'s
         if blank:
             return Rendered(
                 row,
