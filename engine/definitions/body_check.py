@@ -32,9 +32,18 @@ def body_problems(pipeline: Pipeline) -> list[Problem]:
     if model is None or pipeline.body is None:
         return []
     return [
-        pipeline.doc.problem(("request", "body", *loc), message)
+        pipeline.doc.problem(
+            ("request", "body", *loc), message, key=message.startswith(_NEAR), severity=_severity(message)
+        )
         for loc, message in _object(model, pipeline.body.shape, ())
     ]
+
+
+_NEAR = "not a field of"  # an extra field named like a known one: a likely misspelling
+
+
+def _severity(message: str) -> str:
+    return "warning" if message.startswith(_NEAR) else "error"
 
 
 def _fields(model: type[BaseModel]) -> dict[str, FieldInfo]:
@@ -60,6 +69,11 @@ def _object(model: type[BaseModel], shape: Any, loc: Loc) -> Iterator[tuple[Loc,
             yield from _value(_annotation(fields[name]), inner, (*loc, name))
         elif model.model_config.get("extra") == "forbid":
             yield (*loc, name), f"unknown field {name!r} (fields: {', '.join(fields)}){suggest(name, fields)}"
+        else:  # open models pass extras on; one named like an unwritten optional field is a slip
+            optional = [f for f, info in fields.items() if f not in shape and not info.is_required()]
+            close = suggest(name, optional)
+            if close:
+                yield (*loc, name), f"{_NEAR} {model.__name__}, sent as an extra field HG may ignore{close}"
 
 
 def _annotation(info: FieldInfo) -> Any:

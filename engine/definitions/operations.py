@@ -134,6 +134,8 @@ class BodyIssue:
             return None
         if self.kind == "json_number" and isinstance(self.value, str):
             return "`| money` for an amount, `| decimal` for another number"
+        if self.kind == "literal_error" and "'USD'" in self.message:
+            return "amounts go in USD: convert them with `| usd(row.rate)` and send `currency: USD`"
         return FIXES.get(self.kind)
 
     @property

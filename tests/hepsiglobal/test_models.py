@@ -226,3 +226,37 @@ def test_token_request_forbids_extras_and_hides_the_secret() -> None:
 
     assert problems("create_token", dict(examples.TOKEN_REQUEST, scope="x")) == ["scope: unknown field"]
     assert "your-client-secret" not in repr(TokenRequest.model_validate(examples.TOKEN_REQUEST))
+
+
+def test_each_problem_with_a_known_fix_names_the_filter() -> None:
+    body = edit(
+        ORDER,
+        {
+            "order_date": "2024-07-13 16:01:26",
+            "order_amount": 184.70000000000002,
+            "currency": "EUR",
+            "shipping_type": "1",
+            "order_number": 1001,
+            "items.0.total_amount": "23.78",
+            "items.0.sku": None,
+        },
+    )
+    found = problems("create_order", body)
+    assert [line.split(": ", 1)[0] for line in found] == [
+        "order_number",
+        "order_date",
+        "shipping_type",
+        "order_amount",
+        "currency",
+        "items[0].sku",
+        "items[0].total_amount",
+    ]
+    assert found[0].endswith("→ `| string`")
+    assert "→ `| iso8601`" in found[1]
+    assert found[2].endswith("→ `| to_int`")
+    assert found[3] == "order_amount: 184.70000000000002 has more than 2 decimals → `| money`"
+    assert found[4].endswith(
+        "→ amounts go in USD: convert them with `| usd(row.rate)` and send `currency: USD`"
+    )
+    assert found[5] == "items[0].sku: is null: input should be a valid string (a NULL in the source?)"
+    assert found[6].endswith("→ `| money` for an amount, `| decimal` for another number")
