@@ -107,7 +107,10 @@ def row_issues(pipeline: Pipeline, row: Row) -> Iterator[tuple[Loc, str, str, st
     try:
         body = pipeline.body.render(context)
     except RenderError as exc:
-        at = template_loc(pipeline.body.shape, parse_where(exc.where or ""))
+        where = exc.where if exc.where is not None else str(exc).partition(": ")[0]  # `$each` errors
+        at, node, complete = _resolve(pipeline.body.shape, parse_where(where))
+        if complete and isinstance(node, Each):  # the list itself failed: its `$each` leaf
+            at = (*at, "$each")
         yield ("request", "body", *at), "render", str(exc), "error"
         return
     operation = pipeline.operation
@@ -115,7 +118,7 @@ def row_issues(pipeline: Pipeline, row: Row) -> Iterator[tuple[Loc, str, str, st
         if issue.kind == "missing" and _written_without(pipeline.body.shape, issue.loc):
             continue  # a field the template itself lacks: body_problems reports it once
         at, node, complete = _resolve(pipeline.body.shape, issue.loc)
-        if complete and isinstance(node, Leaf) and node.kind == "literal":
+        if complete and isinstance(node, Leaf) and node.kind == "literal" and issue.kind != "rule":
             continue  # a value written in the file: body_problems reports it once
         message = str(issue)
         if complete and format_loc(at) == issue.where:  # the path printed already says it
