@@ -49,11 +49,21 @@ def sample_problems(project: Project, pipeline: Pipeline, rows: int = DEFAULT_SA
     finally:
         source.close()
     findings: dict[tuple[Loc, str], _Finding] = {}
+    seen: dict[tuple[str | None, str], str] = {}  # (batch, key) → the first row with it
     for row in sample:
         for loc, label, message, severity in row_issues(pipeline, row):
             found = findings.setdefault((loc, label), _Finding(loc, message, severity))
             if not found.rows or found.rows[-1] != str(row.origin):
                 found.rows.append(str(row.origin))
+        key = _row_key(pipeline, row)
+        if key is not None and seen.setdefault((row.origin.batch, key), str(row.origin)) != str(row.origin):
+            message = (
+                f"the key {key!r} is also the key of {seen[(row.origin.batch, key)]}: rows sharing a key "
+                "are all held back as errors; make the key name one request (add the column that tells "
+                "the rows apart)"
+            )
+            found = findings.setdefault((("key",), "duplicate"), _Finding(("key",), message, "error"))
+            found.rows.append(str(row.origin))
     problems = []
     for found in findings.values():
         first, more = found.rows[0], len(found.rows) - 1
@@ -136,6 +146,20 @@ def row_issues(pipeline: Pipeline, row: Row) -> Iterator[tuple[Loc, str, str, st
             text if complete and format_loc(at) == path else advice,
             "warning",
         )
+
+
+def _row_key(pipeline: Pipeline, row: Row) -> str | None:
+    """The key of a row a run would send (not filtered out, key renders), else None."""
+    if row.error is not None:
+        return None
+    context = {"row": RowValues(row.values)}
+    try:
+        if pipeline.when is not None and not pipeline.when.render(context):
+            return None
+    except RenderError:
+        return None
+    key = _key(pipeline, context, row)
+    return key.strip() if isinstance(key, str) else None
 
 
 def _key(pipeline: Pipeline, context: dict[str, Any], row: Row) -> tuple[Loc, str, str, str] | str:
