@@ -21,7 +21,7 @@ from engine.definitions.pipeline import Pipeline
 from engine.definitions.yamldoc import Loc, format_loc
 from engine.errors import Problem, SourceError
 from engine.mapping.render import Each, Leaf, RenderError, RowValues
-from engine.outbound.plan import blank_columns
+from engine.outbound.plan import blank_columns, key_blank
 
 DEFAULT_SAMPLE = 20
 _PART = re.compile(r"\[(\d+)\]|\.?([^.\[]+)")
@@ -166,12 +166,10 @@ def _key(pipeline: Pipeline, context: dict[str, Any], row: Row) -> tuple[Loc, st
     try:
         value = pipeline.key.render(context)
     except RenderError as exc:
-        blank = blank_columns(pipeline.key, row.values)
-        return ("key",), "key", f"NULL in the key: {blank}" if blank else str(exc), "error"
+        return ("key",), "key", key_blank(pipeline.key, row.values, str(exc)) or str(exc), "error"
     if value is None or not str(value).strip():
-        blank = blank_columns(pipeline.key, row.values)
-        what = "NULL in the key" if blank and "NULL" in blank else "the key is empty"
-        return ("key",), "key", f"{what}: {blank or 'it renders empty text'}", "error"
+        message = key_blank(pipeline.key, row.values) or "the key is empty: it renders empty text"
+        return ("key",), "key", message, "error"
     return str(value)
 
 

@@ -61,15 +61,9 @@ def render_row(pipeline: Pipeline, row: Row) -> Rendered:
         body = pipeline.body.render(context) if pipeline.body is not None else None
     except RenderError as exc:
         where = "" if key is not None or str(exc).startswith(("key", "request")) else "key: "
-        blank = blank_columns(pipeline.key if key is None else None, row.values)
-        if blank and not str(exc).startswith(("a value in this text is NULL", "key is empty")):
-            blank += f" ({exc})"  # the template's own words, e.g. `| require('sku')`'s
+        blank = key_blank(pipeline.key, row.values, str(exc)) if key is None else None
         if blank:
-            return Rendered(
-                row,
-                error=f"key: {blank}, so the row has no key; fix the source or leave "
-                "such rows out with `when:`",
-            )
+            return Rendered(row, error=f"key: {blank}")
         return Rendered(row, key=key, error=f"{where}{exc}")
     operation = pipeline.operation
     problems = operation.validate(body) if operation.model is not None else []
@@ -91,6 +85,18 @@ def blank_columns(leaf: Leaf | None, values: dict[str, Any]) -> str | None:
         if c in values and (values[c] is None or (isinstance(values[c], str) and not values[c].strip()))
     ]
     return ", ".join(blank) or None
+
+
+def key_blank(leaf: Leaf, values: dict[str, Any], reason: str = "") -> str | None:
+    """Why a key did not render when a column it reads is NULL or empty, naming the column
+    (``NULL in the key: column 'sku' is NULL; ...``); None when no column it reads is."""
+    blank = blank_columns(leaf, values)
+    if blank is None:
+        return None
+    what = "NULL in the key" if "NULL" in blank else "the key is empty"
+    if reason and not reason.startswith(("a value in this text is NULL", "key is empty")):
+        blank += f" ({reason})"  # the template's own words, e.g. `| require('sku')`'s
+    return f"{what}: {blank}; fix the source or leave such rows out with `when:`"
 
 
 def _text(value: Any, where: str) -> str:

@@ -120,7 +120,7 @@ def test_a_null_key_names_its_column_in_plan(cancels):
     result = project.cli("plan", "cancels")
     assert result.exit_code == 1
     assert (
-        "cancels(id=2) key None: key: column 'sku' is NULL, so the row has no key; fix the source or "
+        "cancels(id=2) key None: key: NULL in the key: column 'sku' is NULL; fix the source or "
         "leave such rows out with `when:`"
     ) in result.output
 
@@ -176,10 +176,13 @@ def test_a_csv_date_that_does_not_parse_is_reported_with_its_key(project):
 
     project.pipeline("carrier", CARRIER % 'datetime_format: "%d.%m.%Y %H:%M"')
     assert project.cli("validate").stdout.splitlines() == [
-        "pipelines/carrier.yaml:7:6 key: NULL in the key: column 'order_number' is NULL (seen on day.csv:3)"
+        "pipelines/carrier.yaml:7:6 key: NULL in the key: column 'order_number' is NULL; fix the source "
+        "or leave such rows out with `when:` (seen on day.csv:3)"
     ]
     fixed = project.cli("plan", "carrier")
-    assert "1  new" in fixed.output and "key None: key: column 'order_number' is NULL" in fixed.output
+    assert (
+        "1  new" in fixed.output and "key None: key: NULL in the key: column 'order_number'" in fixed.output
+    )
 
 
 def test_an_environment_variable_defaulting_to_null_gives_null(tmp_path, monkeypatch):
