@@ -34,6 +34,8 @@ class Problem:
     severity: str = "error"  # "error" stops the file from loading; "warning" does not
 
     def __str__(self) -> str:
+        if not self.file:  # about no file (no pipeline of that name...): the message alone
+            return self.message
         where = f"{self.file}:{self.line}:{self.col}"
         label = f" {self.path}:" if self.path else ""
         prefix = "" if self.severity == "error" else f" {self.severity}:"
@@ -51,9 +53,11 @@ class ConfigError(HgsyncError):
 
     remedy = "fix the files, then check them with `hgsync validate`"
 
-    def __init__(self, problems: list[Problem] | str):
+    def __init__(self, problems: list[Problem] | str, remedy: str | None = None):
         if isinstance(problems, str):
             problems = [Problem("", 0, 0, "", problems)]
+        if remedy is not None:
+            self.remedy = remedy
         self.problems = sorted(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 

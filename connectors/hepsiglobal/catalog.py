@@ -12,7 +12,11 @@ its model.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
+
 from connectors.hepsiglobal import examples, models
+from connectors.hepsiglobal.conventions import advice
 from engine.definitions.operations import Operation
 from engine.definitions.targets import DuplicateAnswer
 
@@ -21,7 +25,7 @@ from engine.definitions.targets import DuplicateAnswer
 _ALREADY = (DuplicateAnswer(status=409),)
 
 CATALOG: dict[str, Operation] = {
-    op.name: op
+    op.name: replace(op, advise=partial(advice, op.name))
     for op in [
         Operation(
             name="create_token",

@@ -5,8 +5,8 @@ The documented conventions (``spec/hepsiglobal-api.md``) are strict: money is a 
 currency of amounts sent to HG is USD. The types here encode those once; the models in
 :mod:`connectors.hepsiglobal.models` and :mod:`connectors.hepsiglobal.order_models` use them.
 
-Cross-field rules (``item_number`` = ``order_number`` + ``_`` + ``sku``, the USD rule) are
-checked in model validators that report each problem at the field it concerns, through
+Cross-field rules (the USD rule, one ``item_number`` per line of an order) are checked in
+model validators that report each problem at the field it concerns, through
 :func:`raise_problems`, so that ``Operation.validate`` can print ``items[0].item_number: ...``.
 """
 
@@ -34,6 +34,7 @@ _ISO_DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(?P<offset>Z|[+-]\d{2}:?\d{2})?$"
 )
 _CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+MONEY_PLACES = 2
 
 
 def _json_number(value: Any) -> Any:
@@ -47,6 +48,26 @@ def _json_number(value: Any) -> Any:
         raise PydanticCustomError("json_number", "must be a JSON number, not {kind}", {"kind": kind})
     if not math.isfinite(value):
         raise PydanticCustomError("json_number", "must be a finite number")
+    return value
+
+
+def decimal_places(value: int | float | Decimal) -> int:
+    """How many decimals a finite number has as written (``1.50`` has 1, ``184.70000000000002`` 14)."""
+    _, digits, exponent = (value if isinstance(value, Decimal) else Decimal(repr(value))).as_tuple()
+    if not isinstance(exponent, int):
+        return 0
+    trailing = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    return max(0, -exponent - trailing) if len(digits) > trailing else 0
+
+
+def _cents(value: Any) -> Any:
+    """At most 2 decimals: float noise such as ``184.70000000000002`` is not an amount."""
+    if decimal_places(value) > MONEY_PLACES:
+        raise PydanticCustomError(
+            "money_places",
+            "{value} has more than {places} decimals",
+            {"value": repr(value) if isinstance(value, float) else str(value), "places": MONEY_PLACES},
+        )
     return value
 
 
@@ -93,8 +114,9 @@ def _currency_code(value: str) -> str:
     return value
 
 
-Money = Annotated[float, Field(ge=0), BeforeValidator(_json_number)]
-"""An amount: a JSON number (int, float or Decimal; not a string or bool), 0 or more."""
+Money = Annotated[float, Field(ge=0), BeforeValidator(_cents), BeforeValidator(_json_number)]
+"""An amount: a JSON number (int, float or Decimal; not a string or bool), 0 or more, with at
+most 2 decimals."""
 
 PositiveNumber = Annotated[float, Field(gt=0), BeforeValidator(_json_number)]
 """A JSON number above 0 (an exchange rate)."""

@@ -22,7 +22,7 @@ from pydantic import (
     StrictStr,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
 from connectors.hepsiglobal.model_types import (
     DateTimeWithOffset,
@@ -128,15 +128,9 @@ class ShipmentLabel(BaseModel):
     tracking_number: NonEmptyStr = Field(description="the carrier's tracking number")
 
     @model_validator(mode="after")
-    def _url_xor_base64(self) -> ShipmentLabel:
-        has_url = self.shipment_label_url is not None
-        has_b64 = self.shipment_label_base64 is not None
-        if has_url and has_b64:
-            raise_problems(
-                "ShipmentLabel",
-                [problem(("shipment_label_base64",), "give it or shipment_label_url, not both")],
-            )
-        if not has_url and not has_b64:
+    def _url_or_base64(self) -> ShipmentLabel:
+        """At least one [doc]; both are allowed (the docs do not forbid it)."""
+        if self.shipment_label_url is None and self.shipment_label_base64 is None:
             raise_problems(
                 "ShipmentLabel",
                 [problem(("shipment_label_base64",), "required when shipment_label_url is null")],
@@ -160,7 +154,7 @@ class RefundItem(BaseModel):
 
     model_config = _OPEN
 
-    order_item_number: NonEmptyStr = Field(description="<order_number>_<sku> of the refunded item")
+    order_item_number: NonEmptyStr = Field(description="the refunded item line's number, e.g. oi1")
     quantity: PositiveInt = Field(description="units refunded, an integer above 0")
     reason: NonEmptyStr = Field(description="why, e.g. incorrect_order")
     amount: Money = Field(description="amount refunded, USD")
@@ -177,18 +171,3 @@ class CreateRefund(BaseModel):
     order_number: NonEmptyStr = Field(description="the order the refund belongs to")
     refund_date: DateTimeWithOffset = Field(description="when the refund was made, with offset")
     items: list[RefundItem] = Field(min_length=1, description="the refunded items, at least one")
-
-    @model_validator(mode="after")
-    def _items_belong_to_order(self) -> CreateRefund:
-        prefix = f"{self.order_number}_"
-        problems: list[InitErrorDetails] = [
-            problem(
-                ("items", index, "order_item_number"),
-                f"must start with '{prefix}' (order_number + '_'), not '{item.order_item_number}'",
-                item.order_item_number,
-            )
-            for index, item in enumerate(self.items)
-            if not item.order_item_number.startswith(prefix)
-        ]
-        raise_problems("CreateRefund", problems)
-        return self

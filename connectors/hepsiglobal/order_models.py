@@ -2,7 +2,10 @@
 
 Strict where the HG documentation is firm [doc]: amounts are JSON numbers in USD; when the
 sale was in another currency the ``original_*`` amounts and an exchange rate are required (a
-null rate lets HG apply its default); an item number is ``<order_number>_<sku>``. Open
+null rate lets HG apply its default); an item number appears once in an order. That an item
+number is ``<order_number>_<sku>`` is a convention of HG's examples, not a rule (the Create
+Refund example breaks it): :func:`connectors.hepsiglobal.conventions.advice` warns about it,
+nothing here rejects it. Open
 (``extra="allow"``) everywhere else, because the full Order schema is not published.
 """
 
@@ -59,7 +62,9 @@ class OrderItem(BaseModel):
 
     model_config = _OPEN
 
-    item_number: NonEmptyStr = Field(description="<order_number>_<sku>, e.g. 1001_HBV00000ABCD1")
+    item_number: NonEmptyStr = Field(
+        description="the line's number, once per order; often <order_number>_<sku>, e.g. 1001_HBV00000ABCD1"
+    )
     sku: NonEmptyStr = Field(description="HG variant code, e.g. HBV00000ABCD1")
     spu: NonEmptyStr | None = Field(None, description="HG product code, e.g. HB0000144QYJ")
     company_id: StrictInt | None = Field(None, description="the HG seller's id")
@@ -142,13 +147,15 @@ class CreateOrder(BaseModel):
         rates = (self.currency_rate, self.exchange_rate)
         if None not in rates and rates[0] != rates[1]:
             problems.append(problem(("exchange_rate",), "differs from currency_rate; give one rate"))
+        first: dict[str, int] = {}
         for index, item in enumerate(self.items):
-            expected = f"{self.order_number}_{item.sku}"
-            if item.item_number != expected:
+            earlier = first.setdefault(item.item_number, index)
+            if earlier != index:
                 problems.append(
                     problem(
                         ("items", index, "item_number"),
-                        f"must be '{expected}' (order_number + '_' + sku), not '{item.item_number}'",
+                        f"'{item.item_number}' is already the number of items[{earlier}]; each line "
+                        "of an order needs its own (merge the lines, or number them apart)",
                         item.item_number,
                     )
                 )

@@ -102,6 +102,9 @@ class CsvSourceConfig(BaseModel):
         description="the columns and their types, as a mapping {name: type} or a list of {name, type}."
         " With a header, a file whose header names other columns is rejected whole; without a header,"
         " the order of the fields. Columns not declared are text",
+        json_schema_extra=lambda schema: schema["anyOf"].insert(  # the mapping form, for editors
+            0, {"type": "object", "additionalProperties": {"type": "string"}}
+        ),
     )
     datetime_format: str | None = Field(
         None,
@@ -341,14 +344,25 @@ class CsvDropSource(SourceConnector):
                 failed.append((name, f"column {name!r}: {exc}"))
         if failed:
             reason = "; ".join(message for _, message in failed)
-            return self._bad(file, rank, line, reason, column=", ".join(name for name, _ in failed))
+            column = ", ".join(name for name, _ in failed)
+            return self._bad(file, rank, line, reason, column=column, values=values)
         file.rows += 1
         return Row(values, Origin(f"{file.name}:{line}", batch=file.name, rank=rank))
 
-    def _bad(self, file: DropFile, rank: int, line: int, reason: str, *, column: str = "") -> Row:
+    def _bad(
+        self,
+        file: DropFile,
+        rank: int,
+        line: int,
+        reason: str,
+        *,
+        column: str = "",
+        values: dict | None = None,
+    ) -> Row:
+        """A row error; ``values`` are the fields that did convert, so the key may still be known."""
         file.rows += 1
         file.problem(line, column, reason)
-        return Row({}, Origin(f"{file.name}:{line}", batch=file.name, rank=rank), error=reason)
+        return Row(values or {}, Origin(f"{file.name}:{line}", batch=file.name, rank=rank), error=reason)
 
     # -- after the run --------------------------------------------------------------------------
 

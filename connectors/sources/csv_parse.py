@@ -180,6 +180,13 @@ def convert(text: str, kind: str, *, datetime_format: str | None = None, decimal
                 return datetime.strptime(value, datetime_format)
             return datetime.fromisoformat(value)
         except ValueError:
-            expected = datetime_format or "ISO 8601, like 2024-07-13 16:01:26 or 2024-07-13T16:01:26+03:00"
-            raise ValueError(f"{_shown(text)} is not a date-time (expected {expected})") from None
+            if datetime_format:
+                raise ValueError(
+                    f"{_shown(text)} is not a date-time of the form {datetime_format!r} (datetime_format)"
+                ) from None
+            raise ValueError(
+                f"{_shown(text)} is not a date-time (expected ISO 8601, like 2024-07-13 16:01:26 or "
+                "2024-07-13T16:01:26+03:00; another form needs `datetime_format:` in the source, "
+                "e.g. '%d.%m.%Y %H:%M')"
+            ) from None
     raise ValueError(f"unknown column type {kind!r}")  # pragma: no cover - the config allows no other

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from engine import logging as hglog
-from engine.cli.context import EXIT_CONFIG, Context, guarded
+from engine.cli.context import EXIT_CONFIG, EXIT_ROWS_FAILED, Context, guarded
 from engine.cli.history import history, resolve
 from engine.cli.sandbox_command import sandbox
 
@@ -50,16 +50,35 @@ main.add_command(sandbox)
 
 
 @main.command()
-@click.option("--offline", is_flag=True, help="Do not open sources to check the columns templates use.")
+@click.option("--offline", is_flag=True, help="Do not open sources: no column check, no rows rendered.")
+@click.option(
+    "--rows",
+    "sample",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many rows of each source to render and check against HG's models (0: none).",
+)
 @click.pass_obj
 @guarded
-def validate(obj: Context, offline: bool) -> None:
+def validate(obj: Context, offline: bool, sample: int) -> None:
     """Check config and every pipeline file; print every problem as file:line:col path: message.
 
-    Never talks to HepsiGlobal. Unless --offline, opens each source (a database, a CSV
-    folder) to check that the columns templates use exist. Exits 0 when clean, 2 when not.
+    Never talks to HepsiGlobal. Checks each request body template against its operation's
+    fields. Unless --offline, opens each source (a database, a CSV folder) to check that the
+    columns templates use exist, and renders its first rows (--rows) into requests, each
+    checked as HG would: a problem names the template leaf, the row, and the fix. Exits 0
+    when clean, 2 when not.
     """
+    from engine.definitions.body_check import body_problems
+    from engine.outbound.check import sample_problems
+
     project = obj.project(columns=not offline, strict=False)
+    unreachable = {p.file for p in project.problems if p.message.startswith("columns not checked")}
+    for pipeline in list(project.pipelines.values()):
+        project.problems.extend(body_problems(pipeline))
+        if not offline and sample and project.settings is not None and pipeline.file not in unreachable:
+            project.problems.extend(sample_problems(project, pipeline, sample))
     for problem in sorted(project.problems):
         click.echo(str(problem))
     errors = project.errors
@@ -130,7 +149,10 @@ def ops(name: str | None, as_json: bool) -> None:
 @click.pass_obj
 @guarded
 def plan(obj: Context, pipeline: str, retry_failed: bool, show: int) -> None:
-    """Show what `run` would send, sending nothing: new, changed, unchanged, failing rows."""
+    """Show what `run` would send, sending nothing: new, changed, unchanged, failing rows.
+
+    Exits 0 when every row renders, 1 when some fail to (as `run` would), 2 on a config error.
+    """
     from engine.cli.report import plan_text
     from engine.outbound.run import plan_pipeline
 
@@ -142,8 +164,11 @@ def plan(obj: Context, pipeline: str, retry_failed: bool, show: int) -> None:
             assert project.settings is not None
             text = plan_text(result, show=show, base_url=project.settings.targets[pipe.target].base_url)
             click.echo(hglog.redact_text(text))  # a template may have put a secret in a request
+            failing = result.counts.get("error", 0)
     finally:
         state.close()
+    if failing:
+        sys.exit(EXIT_ROWS_FAILED)
 
 
 @main.command()

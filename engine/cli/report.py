@@ -61,9 +61,17 @@ def plan_text(plan: Plan, *, show: int = 3, base_url: str = "") -> str:
             lines.append(
                 f"    key {row.key!r}: " + "; ".join(plan.describe_changes(row) or ["request changed"])
             )
+    if plan.differ:
+        lines.append(
+            f"  {plan.differ} delivered key(s) differ from the source; insert mode does not resend "
+            "them (`mode: upsert` would)"
+        )
     errors = list(_take(plan.spool.errors(), show + 2))
     if errors:
-        lines.append("  rows failing to render (not sent):")
+        lines.append(
+            f"  rows failing to render (not sent), showing {len(errors)} of {plan.counts.get('error', 0)} "
+            "row errors:"
+        )
         lines.extend(f"    {e.origin} key {e.key!r}: {e.reason}" for e in errors[: show + 2])
     return "\n".join(lines)
 

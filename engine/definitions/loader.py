@@ -54,7 +54,8 @@ class Project:
             raise ConfigError(broken or f"pipeline {stem!r} did not load")
         known = ", ".join(sorted(self.files)) or "none"
         raise ConfigError(
-            f"no pipeline named {stem!r} in {PIPELINES_DIR}/ (pipelines: {known}){suggest(stem, self.files)}"
+            f"no pipeline named {stem!r} in {PIPELINES_DIR}/ (pipelines: {known}){suggest(stem, self.files)}",
+            remedy=f"name a pipeline by its file in {PIPELINES_DIR}/, without .yaml",
         )
 
 

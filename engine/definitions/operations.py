@@ -9,7 +9,7 @@ method or path with an :class:`~engine.definitions.targets.OperationOverride`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import quote
@@ -40,6 +40,8 @@ class Operation:
     # (resend it with the same idempotency key, or hold it for a person); pipelines may override
     in_doubt: Literal["resend", "hold"] = "resend"
     duplicate_answers: tuple[DuplicateAnswer, ...] = ()  # "already have it" answers to a resend
+    # warnings about a valid request that departs from the API's examples (never a rejection)
+    advise: Callable[[Mapping[str, Any], Any], list[str]] | None = None
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -95,17 +97,69 @@ class Operation:
         """Whether HG's answer means it already has this request."""
         return any(answer.matches(status, message) for answer in self.duplicate_answers)
 
+    def advice(self, params: Mapping[str, Any], body: object) -> list[str]:
+        """Warnings about a request that fits the model but not the API's examples."""
+        return self.advise(params, body) if self.advise is not None else []
+
     def validate(self, body: object) -> list[str]:
         """Problems with ``body``, one ``field.path: what is wrong`` line each; [] when valid."""
+        return [str(issue) for issue in self.issues(body)]
+
+    def issues(self, body: object) -> list[BodyIssue]:
+        """Problems with ``body``, each at its field, with the fix when one is known."""
         if self.model is None:
             if body in (None, {}):
                 return []
-            return [f"body: {self.name} ({self.method}) takes no body"]
+            return [BodyIssue((), f"{self.name} ({self.method}) takes no body", "no_body")]
         try:
             self.model.model_validate(body)
         except ValidationError as exc:
-            return [f"{_loc(err['loc'])}: {_message(err)}" for err in exc.errors()]
+            return [
+                BodyIssue(tuple(err["loc"]), _message(err), err["type"], err.get("input"))
+                for err in exc.errors()
+            ]
         return []
+
+
+# what an operator writes in a template to fix a problem of this kind (pydantic's error types,
+# and the models' own: json_number, datetime_offset, money_places)
+FIXES = {
+    "datetime_offset": "`| iso8601` (naming the source's time zone: `| iso8601('Europe/Istanbul')`)",
+    "int_type": "`| to_int`",
+    "int_parsing": "`| to_int`",
+    "int_from_float": "`| to_int`",
+    "money_places": "`| money`",
+    "string_type": "`| string`",
+}
+
+
+@dataclass(frozen=True)
+class BodyIssue:
+    """One problem of a request body: where (``("items", 0, "sku")``), what, its kind, the value."""
+
+    loc: tuple[int | str, ...]
+    message: str
+    kind: str
+    value: Any = None
+
+    @property
+    def fix(self) -> str | None:
+        """What to write in the template, e.g. ``| money``; None when there is no one fix."""
+        if self.value is None:
+            return None
+        if self.kind == "json_number" and isinstance(self.value, str):
+            return "`| money` for an amount, `| decimal` for another number"
+        if self.kind == "literal_error" and "'USD'" in self.message:
+            return "amounts go in USD: convert them with `| usd(row.rate)` and send `currency: USD`"
+        return FIXES.get(self.kind)
+
+    @property
+    def where(self) -> str:
+        return _loc(self.loc)
+
+    def __str__(self) -> str:
+        fix = self.fix
+        return f"{self.where}: {self.message}" + (f" → {fix}" if fix else "")
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -118,6 +172,8 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 def _message(err: Mapping[str, Any]) -> str:
     if err["type"] == "missing":
         return "required"
+    if err.get("input", "") is None and str(err["type"]).endswith("_type"):
+        return f"is null: {str(err['msg'])[0].lower()}{str(err['msg'])[1:]} (a NULL in the source?)"
     if err["type"] == "extra_forbidden":
         return "unknown field"
     return str(err["msg"])

@@ -3,7 +3,8 @@
 ``yaml.compose`` keeps a ``start_mark`` on each node; :func:`load_yaml` builds plain Python
 data from the node tree and a map from each value's path (a tuple of keys and indexes) to
 its line and column. ``${env:NAME}`` and ``${env:NAME:-default}`` in string values are
-replaced from the environment as the data is built; a variable that is not set is a
+replaced from the environment as the data is built (a value that is one variable and comes out
+as the text ``null`` is the YAML null); a variable that is not set is a
 :class:`Problem` at the place that asked for it.
 """
 
@@ -200,7 +201,10 @@ class _Builder:
         if isinstance(node, yaml.ScalarNode) and node.style == "|":
             self._block(node, loc)
         if isinstance(value, str) and "${env:" in value:
+            whole = _ENV.fullmatch(value) is not None
             value = self._interpolate(value, node, loc)
+            if whole and value == "null":  # `${env:RATE_LIMIT:-null}`: the YAML null, not the text
+                return None
         return value
 
     def _scalar(self, node: yaml.Node) -> Any:

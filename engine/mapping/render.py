@@ -117,7 +117,10 @@ ENV = make_environment()
 
 
 class RenderError(ValueError):
-    """A template failed for one row; the message says why, in an operator's words."""
+    """A template failed for one row; the message says why, in an operator's words, and
+    ``where`` the body path of the leaf that failed (``items[0].sku``), when known."""
+
+    where: str | None = None
 
 
 MAX_DEPTH = 64  # levels of lists and objects in one value (a deeply nested from_json stops here)
@@ -356,7 +359,9 @@ def _render_leaf(leaf: Leaf, context: dict[str, Any], where: str) -> Any:
     try:
         return limits.check_container(leaf.render(context))  # before anything walks it
     except (RenderError, limits.LimitError) as exc:
-        raise RenderError(f"{where}: {exc}" if where else str(exc)) from None
+        error = RenderError(f"{where}: {exc}" if where else str(exc))
+        error.where = where
+        raise error from None
 
 
 __all__ = [

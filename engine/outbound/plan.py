@@ -20,7 +20,7 @@ from typing import Any
 from connectors.sources.base import CursorRead, Row, SourceConnector
 from engine.definitions.pipeline import Pipeline
 from engine.errors import Interrupted
-from engine.mapping.render import RenderError, RowValues
+from engine.mapping.render import Leaf, RenderError, RowValues, columns_used
 from engine.outbound.cursor import encode as encode_cursor
 from engine.outbound.diff import SEND, canonical, changes, classify, fingerprint
 from engine.outbound.digest import definition_digest, row_digest
@@ -48,9 +48,13 @@ class Rendered:
 
 
 def render_row(pipeline: Pipeline, row: Row) -> Rendered:
-    if row.error is not None:
-        return Rendered(row, error=row.error)
     context = {"row": RowValues(row.values)}
+    if row.error is not None:  # the source could not read it whole; name its key if the rest allows
+        try:
+            key = _text(pipeline.key.render(context), "key") if row.values else None
+        except RenderError:
+            key = None
+        return Rendered(row, key=key, error=row.error)
     key = None
     try:
         if pipeline.when is not None and not pipeline.when.render(context):
@@ -63,6 +67,9 @@ def render_row(pipeline: Pipeline, row: Row) -> Rendered:
         body = pipeline.body.render(context) if pipeline.body is not None else None
     except RenderError as exc:
         where = "" if key is not None or str(exc).startswith(("key", "request")) else "key: "
+        blank = key_blank(pipeline.key, row.values, str(exc)) if key is None else None
+        if blank:
+            return Rendered(row, error=f"key: {blank}")
         return Rendered(row, key=key, error=f"{where}{exc}")
     operation = pipeline.operation
     problems = operation.validate(body) if operation.model is not None else []
@@ -74,6 +81,32 @@ def render_row(pipeline: Pipeline, row: Row) -> Rendered:
     except ValueError as exc:  # a "..", control character... that would change the URL
         return Rendered(row, key=key, error=f"request.path: {exc}")
     return Rendered(row, key=key, params=params, body=body, path=path)
+
+
+def blank_columns(leaf: Leaf | None, values: dict[str, Any]) -> str | None:
+    """``column 'sku' is NULL`` for the columns ``leaf`` reads that are NULL or empty text (the
+    reason a key or path parameter failed), or None."""
+    if leaf is None or leaf.ast is None:
+        return None
+    used, _ = columns_used(leaf.ast)
+    blank = [
+        f"column {c!r} is {'NULL' if values[c] is None else 'empty'}"
+        for c in sorted(used)
+        if c in values and (values[c] is None or (isinstance(values[c], str) and not values[c].strip()))
+    ]
+    return ", ".join(blank) or None
+
+
+def key_blank(leaf: Leaf, values: dict[str, Any], reason: str = "") -> str | None:
+    """Why a key did not render when a column it reads is NULL or empty, naming the column
+    (``NULL in the key: column 'sku' is NULL; ...``); None when no column it reads is."""
+    blank = blank_columns(leaf, values)
+    if blank is None:
+        return None
+    what = "NULL in the key" if "NULL" in blank else "the key is empty"
+    if reason and not reason.startswith(("a value in this text is NULL", "key is empty")):
+        blank += f" ({reason})"  # the template's own words, e.g. `| require('sku')`'s
+    return f"{what}: {blank}; fix the source or leave such rows out with `when:`"
 
 
 def _text(value: Any, where: str) -> str:
@@ -97,6 +130,7 @@ class Plan:
     spool: Spool
     counts: Counter[str] = field(default_factory=Counter)
     read: int = 0
+    differ: int = 0  # insert mode: delivered keys whose request would now differ (not resent)
     cursor: Any = None  # the highest cursor value read, for incremental sources
     since: CursorRead | None = None  # the incremental read that was made, if any
     source: SourceConnector | None = None  # what was read
@@ -170,6 +204,12 @@ def build_plan(
                 verdict = classify(
                     pipeline.spec.mode, state_row, fp, retry_failed=retry_failed, hold_in_doubt=hold
                 )
+                if (
+                    verdict == "unchanged"
+                    and state_row is not None
+                    and state_row.fingerprint not in (None, fp)
+                ):
+                    plan.differ += 1  # insert mode sends a key once: a later change is not resent
                 previous = state_row.request if (verdict == "changed" and state_row is not None) else None
                 reason = (
                     state_row.last_error if verdict in ("retry", "rejected", "held") and state_row else None

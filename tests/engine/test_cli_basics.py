@@ -104,7 +104,7 @@ def schema_errors(value: Any, schema: dict[str, Any], root: dict[str, Any], wher
     """A small JSON Schema checker for the keywords pydantic writes (the test fails on others)."""
     unknown = set(schema) - _IGNORED - {
         "$ref", "anyOf", "type", "enum", "const", "properties", "additionalProperties",
-        "required", "items", "pattern", "minimum", "maximum", "exclusiveMinimum",
+        "required", "items", "pattern", "minimum", "maximum", "exclusiveMinimum", "minLength", "maxLength",
     }  # fmt: skip
     assert not unknown, f"the checker does not know {sorted(unknown)}"
     if "$ref" in schema:
@@ -124,6 +124,10 @@ def schema_errors(value: Any, schema: dict[str, Any], root: dict[str, Any], wher
         errors.append(f"{where}: {value!r} not in {schema['enum']}")
     if "const" in schema and value != schema["const"]:
         errors.append(f"{where}: {value!r} is not {schema['const']!r}")
+    if isinstance(value, str) and not schema.get("minLength", 0) <= len(value) <= schema.get(
+        "maxLength", len(value)
+    ):
+        errors.append(f"{where}: {value!r} is not {schema.get('minLength')}..{schema.get('maxLength')} long")
     if "pattern" in schema and isinstance(value, str) and not re.search(schema["pattern"], value):
         errors.append(f"{where}: {value!r} does not match {schema['pattern']}")
     for key, check in (
@@ -187,6 +191,16 @@ def test_pipelines_that_validate_fit_the_published_schema(path: Path):
     """What editors are told (the schema) accepts what hgsync accepts."""
     schema = json.loads(hgsync("schema", "pipeline").stdout)
     assert schema_errors(_yaml(path), schema, schema) == []
+
+
+def test_the_schema_describes_each_source_type_block():
+    schema = json.loads(hgsync("schema", "pipeline").stdout)
+    csv = schema["properties"]["source"]["properties"]["csv"]
+    assert "strptime" in csv["properties"]["datetime_format"]["description"]
+    assert "decimal_separator" in csv["properties"]
+    assert "query" in schema["properties"]["source"]["properties"]["sql"]["properties"]
+    block = {"csv": {"folder": "drop", "datetime_format": 5}}
+    assert schema_errors(block, schema["properties"]["source"], schema) != []
 
 
 def test_the_schema_catches_what_editors_should_flag():

@@ -124,7 +124,11 @@ ACCEPTED = [
     pytest.param(*CANCEL, {"reason": "customer_demand"}, id="cancel"),
     pytest.param(*CANCEL, {"reason": "other", "note": "x"}, id="cancel-extra-field"),
     pytest.param(*DELIVERY, {"delivered_at": "2024-07-20T10:00:00Z"}, id="delivery"),
-    pytest.param(*DELIVERY, {}, id="delivery-empty-body"),
+    pytest.param(
+        *DELIVERY,
+        {"delivered_at": "2024-07-20T10:00:00Z", "delivery_date": "2024-07-20T10:00:00+03:00"},
+        id="delivery-extra-date",
+    ),
     pytest.param(
         *LABEL,
         {"shipment_label_url": "https://labels.example.com/1.pdf", "tracking_number": "TRK1"},
@@ -137,7 +141,18 @@ ACCEPTED = [
     ),
     pytest.param(*STATUS, {"status": "IN_TRANSIT", "status_date": "2024-07-14T08:00:00Z"}, id="status"),
     pytest.param(*REFUND, refund(), id="refund"),
-    pytest.param(*REFUND, refund(item_amount=DROP, item_currency=DROP), id="refund-no-amount"),
+    pytest.param(
+        *REFUND, refund(item_currency=DROP, item_customer_explanation=DROP), id="refund-no-currency"
+    ),
+    pytest.param(
+        *LABEL,
+        {
+            "shipment_label_url": "https://l.example/1.pdf",
+            "shipment_label_base64": PNG_BASE64,
+            "tracking_number": "T",
+        },
+        id="label-url-and-base64",
+    ),
     pytest.param(*PRODUCT, {"sku": "HBV1", "status": "ENABLED", "company_id": 42}, id="product-status"),
 ]
 
@@ -231,9 +246,16 @@ REJECTED = [
     (*ORDER, order(items=["1001_X"]), "items[0]: must be an object"),
     (
         *ORDER,
-        order(item_item_number="1001-HBV00000001"),
-        "items[0].item_number: must be order_number + '_' + sku ('1001_HBV00000001'), got '1001-HBV00000001'",
+        order(items=[order()["items"][0], dict(order()["items"][0], sku="HBV2")]),
+        "items[1].item_number: '1001_HBV00000001' is already items[0]'s",
     ),
+    (*ORDER, order(order_amount=184.70000000000002), "order_amount: an amount has at most 2 decimals"),
+    (*ORDER, order(item_total_amount=DROP), "items[0].total_amount: a number >= 0 is required"),
+    (*ORDER, order(order_date=DROP), "order_date: required, an ISO 8601 date-time"),
+    (*ORDER, order(shipping_type="1"), "shipping_type: must be an integer, got '1'"),
+    (*ORDER, order(customer="Ada"), "customer: must be an object, got 'Ada'"),
+    (*ORDER, order(customer={"phone": 16172531000}), "customer.phone: must be a string, got 16172531000"),
+    (*ORDER, order(exchange_rate=1.1), "exchange_rate: 1.1 differs from currency_rate 1.05"),
     (*ORDER, order(item_item_number=DROP), "items[0].item_number: required"),
     (*ORDER, order(item_sku=DROP), "items[0].sku: required"),
     (*ORDER, order(item_quantity=0), "items[0].quantity: must be a positive integer, got 0"),
@@ -254,32 +276,16 @@ REJECTED = [
     (*CANCEL, {}, "reason: required, a non-empty string"),
     (*CANCEL, {"reason": ""}, "reason: must be a non-empty string"),
     (*CANCEL, {"reason": 5}, "reason: must be a non-empty string, got 5"),
-    (
-        "PUT",
-        "/v1/orders/1001/order_items/1002_HBV1",
-        {"reason": "customer_demand"},
-        "path.order_item_number: must be order_number + '_' + sku ('1001_...'), got '1002_HBV1'",
-    ),
-    ("PUT", "/v1/orders/1001/order_items/1001_", {"reason": "x"}, "path.order_item_number"),
     # Order item delivery.
     (*DELIVERY, {"delivered_at": "yesterday"}, "delivered_at: must be an ISO 8601 date-time"),
     (*DELIVERY, {"delivery_date": "2024-07-20"}, "delivery_date: must be an ISO 8601 date-time"),
-    ("PUT", "/v1/orders/1001/order_items/9_X/delivery", {}, "path.order_item_number: must be"),
+    (*DELIVERY, {}, "delivered_at: required, an ISO 8601 date-time"),
     # Shipment label.
     (*LABEL, {"tracking_number": "T"}, "one of shipment_label_url or shipment_label_base64"),
     (
         *LABEL,
         {"shipment_label_url": None, "shipment_label_base64": None, "tracking_number": "T"},
         "one of shipment_label_url or shipment_label_base64 is required",
-    ),
-    (
-        *LABEL,
-        {
-            "shipment_label_url": "https://x.example/l.pdf",
-            "shipment_label_base64": PNG_BASE64,
-            "tracking_number": "T",
-        },
-        "not both",
     ),
     (
         *LABEL,
@@ -318,11 +324,8 @@ REJECTED = [
     (*REFUND, refund(refund_date="20.07.2024"), "refund_date: must be an ISO 8601 date-time"),
     (*REFUND, refund(items=[]), "items: required, a non-empty array"),
     (*REFUND, refund(items=[7]), "items[0]: must be an object"),
-    (
-        *REFUND,
-        refund(item_order_item_number="1002_HBV1"),
-        "items[0].order_item_number: must be order_number + '_' + sku ('1001_...'), got '1002_HBV1'",
-    ),
+    (*REFUND, refund(item_reason=DROP), "items[0].reason: required, a non-empty string"),
+    (*REFUND, refund(item_amount=DROP), "items[0].amount: a number >= 0 is required"),
     (*REFUND, refund(item_order_item_number=DROP), "items[0].order_item_number: required"),
     (*REFUND, refund(item_quantity=0), "items[0].quantity: must be a positive integer"),
     (*REFUND, refund(item_amount="11.89"), "items[0].amount: must be a JSON number"),
@@ -348,7 +351,7 @@ def test_rule_violations_are_rejected(
 
 
 def test_every_problem_is_reported_at_once(api: httpx.Client) -> None:
-    body = order(currency="EUR", item_quantity=0, item_item_number="x")
+    body = order(currency="EUR", item_quantity=0, item_sku="")
     errors = api.post("/v1/orders", json=body).json()["errors"]
     assert len(errors) == 3, errors
 
@@ -375,3 +378,29 @@ def test_a_body_that_is_not_a_json_object_is_rejected(
     response = api.request(method, path, content=content, headers=headers)
     assert response.status_code == 400
     assert any(expected in error for error in response.json()["errors"]), response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "warning"),
+    [
+        (
+            *ORDER,
+            order(item_item_number="1001-HBV00000001"),
+            "items[0].item_number: '1001-HBV00000001' is not",
+        ),
+        ("PUT", "/v1/orders/1001/order_items/oi1", {"reason": "x"}, "path.order_item_number: 'oi1' is not"),
+        (
+            *REFUND,
+            refund(order_number="mp_order123", item_order_item_number="oi1"),
+            "items[0].order_item_number",
+        ),
+    ],
+)
+def test_an_item_number_off_the_examples_form_is_accepted_with_a_warning(
+    api: httpx.Client, sandbox: Sandbox, method: str, path: str, body: dict, warning: str
+) -> None:
+    response = api.request(method, path, json=body)
+    assert response.status_code in (200, 202), response.text
+    [found] = response.json()["warnings"]
+    assert found.startswith(warning) and found.endswith("as in HG's examples (accepted)"), found
+    assert len(sandbox.records()) == 1

@@ -267,6 +267,7 @@ def test_faults_can_be_replaced_at_run_time(api: httpx.Client, anon: httpx.Clien
         "delay": 0,
         "rate_delay": 0,
         "seed": None,
+        "reject_path": None,
     }
     assert api.put(CANCEL_PATH, json=CANCEL).headers["Retry-After"] == "0.5"
     assert anon.put("/_sandbox/faults", json={}).status_code == 200
@@ -281,6 +282,8 @@ def test_faults_can_be_replaced_at_run_time(api: httpx.Client, anon: httpx.Clien
         ({"delay": -1}, "faults.delay must be a number >= 0"),
         ({"delay": "1"}, "faults.delay must be a number >= 0"),
         ({"seed": 1.5}, "faults.seed must be an integer"),
+        ({"reject_path": ""}, "faults.reject_path must be non-empty text or null"),
+        ({"reject_path": 5}, "faults.reject_path must be non-empty text or null"),
         ({"rate_drops": 1}, "unknown faults field(s) ['rate_drops'] (known: rate_429,"),
         ([], "body: must be a JSON object"),
     ],

@@ -28,11 +28,17 @@ class Faults:
     delay: float = 0  # seconds that a delayed request waits before it is answered
     rate_delay: float = 0  # share of requests delayed (whether faulted or not)
     seed: int | None = None  # seeds the sandbox's random choices, for repeatable tests
+    # a request whose path holds this text is refused with a 400, as HG refuses what breaks a
+    # rule of its own that no client model knows
+    reject_path: str | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "seed":
+            if f.name == "reject_path":
+                if value is not None and (not isinstance(value, str) or not value):
+                    raise ValueError(f"faults.reject_path must be non-empty text or null, got {value!r}")
+            elif f.name == "seed":
                 if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                     raise ValueError(f"faults.seed must be an integer or null, got {value!r}")
             elif not isinstance(value, int | float) or isinstance(value, bool) or value < 0:

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from connectors.hepsiglobal.sandbox.faults import Fate, Faults
 from connectors.hepsiglobal.sandbox.operations import find_operation
-from connectors.hepsiglobal.sandbox.rules import not_an_object
+from connectors.hepsiglobal.sandbox.rules import advice, not_an_object
 from connectors.hepsiglobal.sandbox.state import SandboxState
 from engine.http_server import TrackedHandler, TrackingServer, host_allowed
 from engine.logging import get_logger
@@ -142,6 +142,9 @@ class SandboxHandler(TrackedHandler):
         if op.has_body:
             body, errors = parse_json_object(raw)
         errors = errors or op.check(params, body)
+        refused = sandbox.faults.reject_path
+        if not errors and refused and refused in path:
+            errors = [f"path: {refused!r} is refused here (a rule the sandbox was told to apply)"]
         if errors:
             self._send(400, {"message": "Unsuccessful Response", "errors": errors})
             return
@@ -152,7 +155,11 @@ class SandboxHandler(TrackedHandler):
         data = op.respond(params, body)
         key = self.headers.get(sandbox.idempotency_header)
         sandbox._record(op.name, self.command, path, params, body, op.status, data, key)
-        self._answer(fate, op.status, {"data": data, "message": op.message})
+        answer: dict[str, Any] = {"data": data, "message": op.message}
+        warnings = advice(op.name, params, body)
+        if warnings:
+            answer["warnings"] = warnings
+        self._answer(fate, op.status, answer)
 
     def _answer(self, fate: Fate, status: int, payload: Any) -> None:
         """Send the answer, or lose it (the request was handled: a lost answer)."""

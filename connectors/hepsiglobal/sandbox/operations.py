@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from connectors.hepsiglobal.sandbox.order_rules import check_create_order
 from connectors.hepsiglobal.sandbox.rules import (
     Check,
     check_cancel_order_item,
-    check_create_order,
     check_create_refund,
     check_order_item_delivery,
     check_product_status,

@@ -3,12 +3,14 @@
 Written from ``spec/hepsiglobal-api.md`` alone and deliberately apart from the client's payload
 models (``connectors/hepsiglobal/models.py``), so that one misreading of the spec cannot hide
 in both. Each ``check_<operation>(path_params, body)`` returns every problem found as a human
-message, ``items[0].item_number: must be order_number + '_' + sku ('1001_HBV1'), got
-'1001-HBV1'``; an empty list means the request is accepted.
+message, ``items[0].quantity: must be a positive integer, got '2'``; an empty list means the
+request is accepted. Create Order's checks are in :mod:`.order_rules`.
 
 The [doc] rules are enforced strictly; unknown extra fields are accepted everywhere. An
 optional field holding ``null`` counts as absent, except where ``null`` has a documented
-meaning (the exchange rate: HG applies its default rate).
+meaning (the exchange rate: HG applies its default rate). What HG's examples do without a rule
+(an item number ``<order_number>_<sku>``) is never a rejection: :func:`advice` returns it as a
+warning, which the sandbox puts in its answer.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ MONEY_FIELDS = (
     "merchant_campaign_amount",
     "marketplace_campaign_amount",
     "total_discount_amount",
+    "base_price",
 )
 RATE_FIELDS = ("currency_rate", "exchange_rate")
 DATETIME_EXAMPLE = "2024-07-13T16:01:26+00:00"
@@ -92,7 +95,7 @@ def _string(errs: Errors, obj: dict, key: str, at: str, *, required: bool = Fals
 
 
 def _number(errs: Errors, obj: dict, key: str, at: str, *, required: bool = False, why: str = "") -> None:
-    """A JSON number >= 0 (not a string, not a boolean)."""
+    """An amount: a JSON number >= 0 (not a string, not a boolean) with at most 2 decimals."""
     value = obj.get(key)
     if value is None:
         if required:
@@ -102,6 +105,31 @@ def _number(errs: Errors, obj: dict, key: str, at: str, *, required: bool = Fals
         errs.append(f"{at}{key}: must be a JSON number, {_got(value)}")
     elif value < 0:
         errs.append(f"{at}{key}: must be >= 0, {_got(value)}")
+    elif isinstance(value, float) and not re.fullmatch(r"-?\d+(\.\d{1,2})?(e\+?\d+)?", repr(value)):
+        errs.append(f"{at}{key}: an amount has at most 2 decimals, {_got(value)}")
+
+
+def _text(errs: Errors, obj: dict, key: str, at: str) -> None:
+    """A string when present (empty text allowed)."""
+    value = obj.get(key)
+    if value is not None and not isinstance(value, str):
+        errs.append(f"{at}{key}: must be a string, {_got(value)}")
+
+
+def _texts(errs: Errors, obj: dict, keys: tuple[str, ...], at: str) -> None:
+    for key in keys:
+        _text(errs, obj, key, at)
+
+
+def _object(errs: Errors, obj: dict, key: str, at: str) -> dict | None:
+    """A JSON object when present; returns it when it is one."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        errs.append(f"{at}{key}: must be an object, {_got(value)}")
+        return None
+    return value
 
 
 def _positive_int(errs: Errors, obj: dict, key: str, at: str) -> None:
@@ -168,15 +196,6 @@ def _money(errs: Errors, obj: dict, at: str) -> None:
         _number(errs, obj, key, at)
 
 
-def _item_of_order(errs: Errors, order_number: Any, item_number: Any, at: str) -> None:
-    """``item_number`` must be ``<order_number>_<something>``."""
-    if not isinstance(order_number, str) or not order_number or not isinstance(item_number, str):
-        return
-    prefix = order_number + "_"
-    if not item_number.startswith(prefix) or item_number == prefix:
-        errs.append(f"{at}: must be order_number + '_' + sku ({prefix + '...'!r}), {_got(item_number)}")
-
-
 def _date_time_keys(body: dict) -> list[str]:
     """Fields named like a date-time: ``*_at``, ``*_date``, ``date``, ``datetime``."""
     return [k for k in body if k.endswith(("_at", "_date")) or k in ("date", "datetime", "timestamp")]
@@ -185,88 +204,20 @@ def _date_time_keys(body: dict) -> list[str]:
 # --- one check per operation ------------------------------------------------------------------
 
 
-def check_create_order(path_params: dict[str, str], body: Any) -> Errors:
+def check_cancel_order_item(path_params: dict[str, str], body: Any) -> Errors:
     if not isinstance(body, dict):
         return [not_an_object(body)]
     errs: Errors = []
-    order_number = _string(errs, body, "order_number", "", required=True)
-    _money(errs, body, "")
-    _usd(errs, body, "currency", "", required=True)
-    _datetime(errs, body, "order_date", "")
-    original = _original_currency(errs, body, "")
-    for key in RATE_FIELDS:
-        rate = body.get(key)
-        if rate is not None and (not _is_number(rate) or rate <= 0):
-            errs.append(f"{key}: must be a number > 0, or null for HG's default rate, {_got(rate)}")
-    if original and original != "USD":
-        why = f" when original_currency is {original!r}"
-        _number(errs, body, "original_order_amount", "", required=True, why=why)
-        if not any(key in body for key in RATE_FIELDS):
-            errs.append(
-                f"currency_rate: required{why} (or exchange_rate); null lets HG apply its default rate"
-            )
-    else:
-        _number(errs, body, "original_order_amount", "")
-    items = body.get("items")
-    if not isinstance(items, list) or not items:
-        errs.append(f"items: required, a non-empty array of order items, {_got(items)}")
-        return errs
-    for i, item in enumerate(items):
-        _check_order_item(errs, item, f"items[{i}].", order_number, original)
-    return errs
-
-
-def _check_order_item(
-    errs: Errors, item: Any, at: str, order_number: str | None, order_original: str | None
-) -> None:
-    if not isinstance(item, dict):
-        errs.append(f"{at[:-1]}: must be an object, {_got(item)}")
-        return
-    sku = _string(errs, item, "sku", at, required=True)
-    item_number = _string(errs, item, "item_number", at, required=True)
-    if order_number and sku and item_number and item_number != f"{order_number}_{sku}":
-        errs.append(
-            f"{at}item_number: must be order_number + '_' + sku "
-            f"({order_number + '_' + sku!r}), {_got(item_number)}"
-        )
-    _positive_int(errs, item, "quantity", at)
-    _integer(errs, item, "company_id", at)
-    _money(errs, item, at)
-    _usd(errs, item, "currency", at)
-    _datetime(errs, item, "esd", at)
-    original = _original_currency(errs, item, at) or order_original
-    if original and original != "USD":
-        why = f" when original_currency is {original!r}"
-        _number(errs, item, "original_total_amount", at, required=True, why=why)
-    else:
-        _number(errs, item, "original_total_amount", at)
-
-
-def check_cancel_order_item(path_params: dict[str, str], body: Any) -> Errors:
-    errs: Errors = []
-    _item_of_order(
-        errs,
-        path_params.get("order_number"),
-        path_params.get("order_item_number"),
-        "path.order_item_number",
-    )
-    if not isinstance(body, dict):
-        return [*errs, not_an_object(body)]
     _string(errs, body, "reason", "", required=True)
     return errs
 
 
 def check_order_item_delivery(path_params: dict[str, str], body: Any) -> Errors:
-    errs: Errors = []
-    _item_of_order(
-        errs,
-        path_params.get("order_number"),
-        path_params.get("order_item_number"),
-        "path.order_item_number",
-    )
     if not isinstance(body, dict):
-        return [*errs, not_an_object(body)]
-    for key in _date_time_keys(body):  # delivered_at, delivery_date, ...
+        return [not_an_object(body)]
+    errs: Errors = []
+    _datetime(errs, body, "delivered_at", "", required=True)
+    for key in _date_time_keys(body):  # delivery_date, ...: an extra date-time still has an offset
         _datetime(errs, body, key, "")
     return errs
 
@@ -292,13 +243,8 @@ def check_shipment_label(path_params: dict[str, str], body: Any) -> Errors:
         return [not_an_object(body)]
     errs: Errors = []
     url, b64 = body.get("shipment_label_url"), body.get("shipment_label_base64")
-    if url is None and b64 is None:
+    if url is None and b64 is None:  # both at once is allowed: the docs do not forbid it
         errs.append("shipment_label_url: one of shipment_label_url or shipment_label_base64 is required")
-    elif url is not None and b64 is not None:
-        errs.append(
-            "shipment_label_base64: give shipment_label_url or shipment_label_base64, not both "
-            "(the other must be absent or null)"
-        )
     if url is not None and (not isinstance(url, str) or not _is_http_url(url)):
         errs.append(f"shipment_label_url: must be an http(s) URL, {_got(url)}")
     if b64 is not None and (not isinstance(b64, str) or not _is_base64(b64)):
@@ -330,7 +276,7 @@ def check_create_refund(path_params: dict[str, str], body: Any) -> Errors:
         return [not_an_object(body)]
     errs: Errors = []
     _string(errs, body, "refund_number", "", required=True)
-    order_number = _string(errs, body, "order_number", "", required=True)
+    _string(errs, body, "order_number", "", required=True)
     _datetime(errs, body, "refund_date", "", required=True)
     items = body.get("items")
     if not isinstance(items, list) or not items:
@@ -341,11 +287,12 @@ def check_create_refund(path_params: dict[str, str], body: Any) -> Errors:
         if not isinstance(item, dict):
             errs.append(f"items[{i}]: must be an object, {_got(item)}")
             continue
-        item_number = _string(errs, item, "order_item_number", at, required=True)
-        _item_of_order(errs, order_number, item_number, f"{at}order_item_number")
+        _string(errs, item, "order_item_number", at, required=True)
         _positive_int(errs, item, "quantity", at)
-        _number(errs, item, "amount", at)
+        _string(errs, item, "reason", at, required=True)
+        _number(errs, item, "amount", at, required=True)
         _usd(errs, item, "currency", at)
+        _text(errs, item, "customer_explanation", at)
     return errs
 
 
@@ -356,3 +303,32 @@ def check_product_status(path_params: dict[str, str], body: Any) -> Errors:
     _string(errs, body, "sku", "", required=True)
     _string(errs, body, "status", "", required=True)
     return errs
+
+
+# --- warnings: what the examples do, without a rule -------------------------------------------
+
+
+def _convention(order_number: Any, item_number: Any, at: str, sku: Any = None) -> Errors:
+    if not isinstance(order_number, str) or not order_number or not isinstance(item_number, str):
+        return []
+    if isinstance(sku, str) and sku:
+        wanted, fits = f"{order_number}_{sku}", item_number == f"{order_number}_{sku}"
+    else:
+        wanted, fits = f"{order_number}_<sku>", item_number.startswith(order_number + "_")
+    return [] if fits else [f"{at}: {item_number!r} is not {wanted!r} as in HG's examples (accepted)"]
+
+
+def advice(operation: str, path_params: dict[str, str], body: Any) -> Errors:
+    """Warnings about an accepted request that departs from HG's examples."""
+    found = _convention(
+        path_params.get("order_number"), path_params.get("order_item_number"), "path.order_item_number"
+    )
+    items = body.get("items") if isinstance(body, dict) else None
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        if isinstance(item, dict) and operation == "create_order":
+            at = f"items[{i}].item_number"
+            found += _convention(body.get("order_number"), item.get("item_number"), at, item.get("sku"))
+        elif isinstance(item, dict) and operation == "create_refund":
+            at = f"items[{i}].order_item_number"
+            found += _convention(body.get("order_number"), item.get("order_item_number"), at)
+    return found
