@@ -23,7 +23,13 @@ _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 @dataclass(frozen=True)
 class Operation:
-    """One MP→HG operation; ``describe(op)`` renders it for ``hgsync ops NAME``."""
+    """One operation of an API; ``describe(op)`` renders it for ``hgsync ops NAME``.
+
+    ``direction`` says who calls whom: ``outbound`` operations are requests hgsync sends
+    (MP→HG, through outbound pipelines); ``inbound`` ones are webhooks HG sends to the
+    marketplace, which hgsync receives (``hgsync serve``) and applies through inbound
+    pipelines. An inbound ``query`` is a question HG asks (answered from SQL), not an event.
+    """
 
     name: str
     title: str
@@ -39,6 +45,11 @@ class Operation:
     # (resend it with the same idempotency key, or hold it for a person); pipelines may override
     in_doubt: Literal["resend", "hold"] = "resend"
     duplicate_answers: tuple[DuplicateAnswer, ...] = ()  # "already have it" answers to a resend
+    direction: Literal["outbound", "inbound"] = "outbound"
+    query: bool = False  # inbound: HG asks and the marketplace answers from its tables
+    batch_limit: int | None = None  # most elements of ``list_field`` one call may carry
+    list_field: str | None = None  # the body's list of entities (``items``, ``variants``), if any
+    event_id_field: str | None = None  # a body field that identifies the event, where HG sends one
 
     @property
     def path_params(self) -> tuple[str, ...]:
