@@ -9,7 +9,7 @@ what changed); no token or secret is ever written here.
 
 :class:`StateStore` is the one object callers hold; each concern's reads and writes live in
 their own module (:mod:`.deliveries`, :mod:`.runs`, :mod:`.cursors`, :mod:`.files`,
-:mod:`.locks`) over one connection (:mod:`.base`) and one schema (:mod:`.schema`).
+:mod:`.locks`, :mod:`.inbox`) over one connection (:mod:`.base`) and one schema (:mod:`.schema`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from __future__ import annotations
 from engine.store.cursors import Cursors
 from engine.store.deliveries import Deliveries
 from engine.store.files import Files
+from engine.store.inbox import Inbox
 from engine.store.locks import Locks
 from engine.store.runs import Runs
 
 
-class StateStore(Deliveries, Runs, Cursors, Files, Locks):
+class StateStore(Deliveries, Runs, Cursors, Files, Locks, Inbox):
     """One state store, opened from its SQLAlchemy URL: ``StateStore("sqlite:///.hgsync/state.db")``."""
