@@ -20,6 +20,7 @@ import click
 from engine import logging as hglog
 from engine.cli.context import EXIT_CONFIG, Context, guarded
 from engine.cli.history import history, resolve
+from engine.cli.inbound_commands import inbox, serve
 from engine.cli.sandbox_command import sandbox
 
 
@@ -47,6 +48,8 @@ def main(ctx: click.Context, home: Path, log_level: str | None, log_format: str 
 main.add_command(history)
 main.add_command(resolve)
 main.add_command(sandbox)
+main.add_command(serve)
+main.add_command(inbox)
 
 
 @main.command()
@@ -66,7 +69,11 @@ def validate(obj: Context, offline: bool) -> None:
     if errors:
         click.echo(f"{len(errors)} problem(s) in {len({p.file for p in errors})} file(s)", err=True)
         sys.exit(EXIT_CONFIG)
-    click.echo(f"ok: config and {len(project.pipelines)} pipeline(s)", err=True)
+    inbound = len(project.inbound) + len(project.answers)
+    click.echo(
+        f"ok: config and {len(project.pipelines)} pipeline(s)" + (f", {inbound} inbound" if inbound else ""),
+        err=True,
+    )
 
 
 @main.command()

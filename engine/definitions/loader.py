@@ -36,7 +36,8 @@ class Project:
     settings: Settings | None
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
-    files: dict[str, str] = field(default_factory=dict)  # pipeline name → file, loaded or not
+    files: dict[str, str] = field(default_factory=dict)  # outbound pipeline name → file, loaded or not
+    inbound_files: dict[str, str] = field(default_factory=dict)  # the same, of inbound pipelines
     inbound: dict[str, InboundPipeline] = field(default_factory=dict)  # webhooks applied, by name
     answers: dict[str, AnswerPipeline] = field(default_factory=dict)  # queries answered, by name
 
@@ -60,7 +61,7 @@ class Project:
         stem = Path(name).stem if name.endswith((".yaml", ".yml")) else name
         if stem in self.pipelines:
             return self.pipelines[stem]
-        if stem in self.inbound or stem in self.answers:
+        if stem in self.inbound_files:
             raise ConfigError(
                 f"{stem!r} is an inbound pipeline: it applies webhooks HG sends, under `hgsync serve` "
                 "(or the daemon), not with run or plan"
@@ -121,18 +122,19 @@ def load_project(home: Path | str = ".", *, columns: bool = False) -> Project:
     folder = home / PIPELINES_DIR
     files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
     for path in files:
-        if path.stem in project.files:
+        if path.stem in project.files or path.stem in project.inbound_files:
             project.problems.append(
                 Problem(
                     display_path(path, home), 1, 1, "", f"another file already defines pipeline {path.stem!r}"
                 )
             )
             continue
-        project.files[path.stem] = display_path(path, home)
         doc = load_yaml(path, display=display_path(path, home))
         if is_inbound(doc.data):
+            project.inbound_files[path.stem] = doc.file
             _add_inbound(project, path, doc, settings)
             continue
+        project.files[path.stem] = doc.file
         pipeline, problems = load_pipeline(path, settings, home, doc)
         project.problems.extend(problems)
         if pipeline is not None:

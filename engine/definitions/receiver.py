@@ -9,14 +9,22 @@ environment (``${env:NAME}``) and are never logged.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from engine.definitions.targets import OperationOverride
+from engine.definitions.values import parse_every
 
 _HEADER = r"^[A-Za-z0-9-]+$"
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|KiB|MB|MiB)?\s*$", re.I)
 _UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2}
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """The HMAC scheme's signature: hex HMAC-SHA256 of ``<timestamp>.<raw body>``."""
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 class BasicAuth(BaseModel):
@@ -101,14 +109,26 @@ class ReceiverSettings(BaseModel):
         "field, else a hash of operation and body, identifies an event (a repeat is acknowledged, "
         "not applied twice)",
     )
+    dedupe_window: int | str = Field(
+        "1h",
+        description="for events without an id (no header, no id field): a body identical to one received "
+        "within this interval is a repeat; keep it short, as an identical later event (stock 5, 3, "
+        "then 5 again) is a new one",
+    )
     retry: Retry = Field(default_factory=Retry, description="retries of events that fail to apply")
     operations: dict[str, OperationOverride] = Field(
         default_factory=dict, description="per-webhook method or path corrections, by operation name"
     )
+
     @field_validator("max_body", mode="after")
     @classmethod
     def _size(cls, value: int | str) -> int:
         return parse_size(value)
+
+    @field_validator("dedupe_window", mode="after")
+    @classmethod
+    def _window(cls, value: int | str) -> int:
+        return parse_every(value)
 
     @property
     def body_limit(self) -> int:

@@ -24,9 +24,14 @@ from engine.store.schema import inbox
 
 @dataclass(frozen=True)
 class NewEvent:
+    """An event to store. With ``content_hash`` (an event HG sent without an id) it is a repeat
+    when an event with that hash arrived less than ``window`` seconds ago."""
+
     event_id: str
     operation: str
     body: Any
+    content_hash: str | None = None
+    window: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class InboxEvent:
     error: str | None
     received_at: datetime
     applied_at: datetime | None
+    content_hash: str | None = None
 
 
 def _event(row: Any) -> InboxEvent:
@@ -62,11 +68,20 @@ class Inbox(StoreBase):
         added = []
         with self._begin() as conn:
             for event in events:
+                if event.content_hash is not None:
+                    since = now - timedelta(seconds=event.window)
+                    recent = sa.select(inbox.c.id).where(
+                        inbox.c.content_hash == event.content_hash, inbox.c.received_at >= since
+                    )
+                    if conn.execute(recent.limit(1)).first() is not None:
+                        added.append(False)
+                        continue
                 statement = (
                     dialect.insert(inbox)
                     .values(
                         event_id=event.event_id,
                         operation=event.operation,
+                        content_hash=event.content_hash,
                         body=json.dumps(event.body, separators=(",", ":"), ensure_ascii=False),
                         status="pending",
                         attempts=0,
