@@ -67,7 +67,7 @@ def test_ops_lists_both_directions():
     for row, op in zip(sends, CATALOG.values(), strict=True):
         assert row[1:3] == [op.method, op.path]
         assert row[3] == op.certainty
-    assert "create_token" == sends[0][0] and sends[0][-1] == "(used by hgsync itself)"
+    assert sends[0][0] == "create_token" and sends[0][-1] == "(used by hgsync itself)"
     assert sum(row[-1] == "(used by hgsync itself)" for row in sends) == 1
     assert [row[0] for row in receives] == list(WEBHOOKS)
     for row, op in zip(receives, WEBHOOKS.values(), strict=True):
