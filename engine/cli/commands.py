@@ -80,8 +80,9 @@ def validate(obj: Context, offline: bool) -> None:
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="The catalog (or one operation) as JSON.")
 def ops(name: str | None, as_json: bool) -> None:
-    """List the HepsiGlobal operations pipelines can use, or show one (method, path, fields, example)."""
-    from engine.cli.ops_text import describe
+    """List the HepsiGlobal operations, both directions (what hgsync sends to HG, the webhooks HG
+    sends that hgsync receives), or show one (method, path, fields, example)."""
+    from engine.cli.ops_text import describe, listing
     from engine.definitions.operations import UnknownOperationError
     from engine.definitions.plugins import known_operations, resolve
 
@@ -97,15 +98,15 @@ def ops(name: str | None, as_json: bool) -> None:
                     "path": o.path,
                     "certainty": o.certainty,
                     "pipeline": o.pipeline,
+                    "direction": o.direction,
+                    "query": o.query,
+                    "batch_limit": o.batch_limit,
                 }
                 for o in catalog.values()
             ]
             click.echo(json.dumps(rows, indent=2))
             return
-        width = max(len(o.name) for o in catalog.values())
-        for op in catalog.values():
-            note = "" if op.pipeline else "  (used by hgsync itself)"
-            click.echo(f"{op.name:<{width}}  {op.method:<4} {op.path:<62} {op.title}{note}")
+        click.echo(listing(catalog.values()))
         return
     try:
         op = resolve(name)
@@ -118,9 +119,13 @@ def ops(name: str | None, as_json: bool) -> None:
             json.dumps(
                 {
                     "name": op.name,
+                    "direction": op.direction,
                     "method": op.method,
                     "path": op.path,
+                    "certainty": op.certainty,
+                    "batch_limit": op.batch_limit,
                     "schema": schema,
+                    "answer_schema": op.answer.model_json_schema() if op.answer else None,
                     "example": op.example,
                 },
                 indent=2,

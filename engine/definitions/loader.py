@@ -98,18 +98,22 @@ def load_settings(home: Path) -> tuple[Settings | None, YamlDoc]:
         doc.problems.extend(without_unset(doc, validation_problems(doc, exc, Settings)))
         return None, doc
     catalog = known_operations()
+    usable = [n for n, op in catalog.items() if op.pipeline and op.direction == "outbound"]
     for name, target in settings.targets.items():
         for operation in target.operations:
-            if operation not in catalog or not catalog[operation].pipeline:
-                usable = [n for n, op in catalog.items() if op.pipeline]
-                doc.problems.append(
-                    doc.problem(
-                        ("targets", name, "operations", operation),
-                        f"no operation {operation!r} to correct (operations: {', '.join(usable)})"
-                        f"{suggest(operation, usable)}",
-                        key=True,
-                    )
+            if operation in usable:
+                continue
+            if operation in catalog and catalog[operation].direction == "inbound":
+                message = (
+                    f"{operation} is a webhook HG sends, not a call to a target; "
+                    f"correct it under receiver.operations.{operation}"
                 )
+            else:
+                message = (
+                    f"no operation {operation!r} to correct (operations: {', '.join(usable)})"
+                    f"{suggest(operation, usable)}"
+                )
+            doc.problems.append(doc.problem(("targets", name, "operations", operation), message, key=True))
     return (None if doc.problems else settings), doc
 
 

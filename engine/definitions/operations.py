@@ -50,6 +50,7 @@ class Operation:
     batch_limit: int | None = None  # most elements of ``list_field`` one call may carry
     list_field: str | None = None  # the body's list of entities (``items``, ``variants``), if any
     event_id_field: str | None = None  # a body field that identifies the event, where HG sends one
+    answer: type[BaseModel] | None = None  # a query's answer (for ``query`` operations)
 
     @property
     def path_params(self) -> tuple[str, ...]:

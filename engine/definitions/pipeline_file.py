@@ -263,15 +263,18 @@ def _check_operation(
     doc: YamlDoc, spec: PipelineSpec, settings: Settings | None, target: str | None, problems: list[Problem]
 ) -> Operation | None:
     catalog = known_operations()
-    usable = {name: op for name, op in catalog.items() if op.pipeline}
+    usable = {name: op for name, op in catalog.items() if op.pipeline and op.direction == "outbound"}
     if spec.operation not in usable:
-        why = "is used by hgsync itself, not by pipelines" if spec.operation in catalog else "is unknown"
-        problems.append(
-            doc.problem(
-                ("operation",),
-                f"operation {spec.operation!r} {why}; known: {', '.join(usable)}{suggest(spec.operation, usable)}",
+        found = catalog.get(spec.operation)
+        if found is not None and found.direction == "inbound":
+            message = (
+                f"{spec.operation} is a webhook HG sends; receive it with an inbound pipeline "
+                f"(`receive: {spec.operation}`)"
             )
-        )
+        else:
+            why = "is used by hgsync itself, not by pipelines" if found is not None else "is unknown"
+            message = f"operation {spec.operation!r} {why}; known: {', '.join(usable)}{suggest(spec.operation, usable)}"
+        problems.append(doc.problem(("operation",), message))
         return None
     operation = usable[spec.operation]
     if settings is not None and target in settings.targets:
