@@ -101,7 +101,7 @@ class ReceiverSettings(BaseModel):
     host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0: every interface)")
     port: int = Field(8780, ge=0, le=65535, description="port to listen on (0: any free port)")
     auth: ReceiverAuth = Field(description="how a call proves it comes from HG")
-    max_body: int | str = Field("1MB", description="the largest body accepted, e.g. 1MB; larger calls get 413")
+    max_body: int | str = Field("1MB", validate_default=True, description="the largest body accepted, e.g. 1MB; larger calls get 413")
     event_id_header: str | None = Field(
         "X-HG-Event-Id",
         pattern=_HEADER,
@@ -111,6 +111,7 @@ class ReceiverSettings(BaseModel):
     )
     dedupe_window: int | str = Field(
         "1h",
+        validate_default=True,
         description="for events without an id (no header, no id field): a body identical to one received "
         "within this interval is a repeat; keep it short, as an identical later event (stock 5, 3, "
         "then 5 again) is a new one",
@@ -133,3 +134,7 @@ class ReceiverSettings(BaseModel):
     @property
     def body_limit(self) -> int:
         return int(self.max_body)
+
+    @property
+    def window(self) -> int:
+        return int(self.dedupe_window)

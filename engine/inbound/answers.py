@@ -2,7 +2,8 @@
 from the SQL query of an ``answer:`` pipeline.
 
 The pipeline's query returns one row per variant with columns named as the answer's fields
-(``company_id``, ``sku``, ``mp_sku``, ``mp_status``, ``report_date``); HG's filters and
+(``company_id``, ``sku``, ``mp_sku``, ``status``, ``report_date``; HG's ``mp_status`` filter
+is compared with ``status``); HG's filters and
 pagination are applied around it, with bound parameters only: a filter value is data, never SQL.
 """
 
@@ -24,7 +25,7 @@ from engine.inbound.events import BadEvent
 from engine.mapping.render import json_value
 
 LIST_FILTERS = ("company_id", "sku", "mp_sku")  # a value or a list of values: any of them
-EXACT_FILTERS = ("mp_status",)
+EXACT_FILTERS = {"mp_status": "status"}  # filter → the column it is compared with
 SINCE_FILTER = "report_date"  # rows reported on or after this date [inferred]
 
 
@@ -39,9 +40,9 @@ def _where(body: Mapping[str, Any]) -> tuple[list[str], dict[str, Any], list[sa.
             clauses.append(f"q.{name} IN :{name}")
             params[name] = _values(body[name])
             binds.append(sa.bindparam(name, expanding=True))
-    for name in EXACT_FILTERS:
+    for name, column in EXACT_FILTERS.items():
         if body.get(name) not in (None, ""):
-            clauses.append(f"q.{name} = :{name}")
+            clauses.append(f"q.{column} = :{name}")
             params[name] = body[name]
     if body.get(SINCE_FILTER) not in (None, ""):
         clauses.append(f"q.{SINCE_FILTER} >= :{SINCE_FILTER}")

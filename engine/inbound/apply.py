@@ -46,6 +46,7 @@ class Applier:
         self.retry = retry
         self._wake = threading.Event()
         self._sinks: dict[tuple[str, str], Any] = {}  # (pipeline, file digest) → sink
+        self._soonest: float | None = None  # seconds until the first retry this pass scheduled
 
     def wake(self) -> None:
         """Apply soon: new events arrived."""
@@ -74,6 +75,8 @@ class Applier:
         except (RenderError, ApplyError) as exc:
             delay = self.retry.delay(event.attempts + 1)
             self.store.inbox_failed(event.id, pipeline.name, str(exc), delay)
+            if delay is not None:
+                self._soonest = delay if self._soonest is None else min(self._soonest, delay)
             log.warning("webhook_apply_failed", **fields, error=str(exc), attempt=event.attempts + 1, retry_in=delay)
             return "failed"
         self.store.inbox_applied(event.id, pipeline.name)
@@ -92,6 +95,7 @@ class Applier:
         """Apply until ``stop`` is set: at once when woken, else every ``idle`` seconds (for retries)."""
         while not stop.is_set():
             self._wake.clear()
+            self._soonest = None
             try:
                 if any(self.apply_due().values()):
                     continue  # there may be more behind this pass
@@ -99,7 +103,7 @@ class Applier:
                 log.error("inbox_unavailable", error=str(exc))
             except Exception as exc:  # never let one event kill the applier
                 log.exception("applier_error", error=f"{type(exc).__name__}: {exc}")
-            self._wake.wait(idle)
+            self._wake.wait(idle if self._soonest is None else min(idle, self._soonest))
             if stop.is_set():
                 break
         self.close()

@@ -65,6 +65,27 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _query(operation: Operation, request: Request, raw: bytes) -> dict[str, Any]:
+    """A query's filters, checked and converted by its model: from the body, or for a GET
+    from the query string (a repeated parameter is a list)."""
+    if operation.method == "GET" or not raw.strip():
+        params: dict[str, Any] = {}
+        for name, value in request.query_params.multi_items():
+            params[name] = [*params[name], value] if isinstance(params.get(name), list) else (
+                [params[name], value] if name in params else value
+            )
+        body: Any = params
+        reasons = operation.validate(body)
+    else:
+        body = parse(operation, raw)
+        reasons = []
+    if reasons:
+        raise BadEvent(reasons)
+    if operation.model is None:
+        return body if isinstance(body, dict) else {}
+    return operation.model.model_validate(body).model_dump()
+
+
 def _reply(status: int, message: str, **data: Any) -> JSONResponse:
     return JSONResponse({"data": data, "message": message}, status_code=status)
 
@@ -103,11 +124,12 @@ def build_app(receiving: Receiving) -> Starlette:
             log.warning("webhook_refused", operation=operation.name, reason=str(exc))
             return _reply(401, "not authenticated"), "unauthenticated", None
         try:
-            body = await asyncio.to_thread(parse, operation, raw) if len(raw) > 65536 else parse(operation, raw)
             if operation.query:
-                data = await asyncio.to_thread(receiving.answer, operation, body)
+                query = _query(operation, request, raw)
+                data = await asyncio.to_thread(receiving.answer, operation, query)
                 return JSONResponse({"data": data, "message": "ok"}), "answered", None
-            event = identify(operation, body, request.headers, settings.event_id_header, settings.dedupe_window)
+            body = await asyncio.to_thread(parse, operation, raw) if len(raw) > 65536 else parse(operation, raw)
+            event = identify(operation, body, request.headers, settings.event_id_header, settings.window)
         except BadEvent as exc:
             return JSONResponse({"message": "invalid body", "errors": exc.reasons}, status_code=400), "invalid", None
         except HgsyncError as exc:  # a query's database is down
