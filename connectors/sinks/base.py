@@ -43,5 +43,5 @@ class SinkConnector(ABC):
         sink remembers event ids where it can, so a replayed event is not applied twice).
         Raises :class:`engine.errors.ApplyError` with a reason an operator can act on."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most sinks hold nothing to release
         """Release connections."""

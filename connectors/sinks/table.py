@@ -34,7 +34,9 @@ class TableSinkConfig(BaseModel):
         description="insert: add each row; update: change the rows matching the key (none matching is "
         "an error); upsert: update, or insert when none matches",
     )
-    key: list[str] = Field(default_factory=list, description="the columns that identify a row (update, upsert)")
+    key: list[str] = Field(
+        default_factory=list, description="the columns that identify a row (update, upsert)"
+    )
     applied_events: str | None = Field(
         "hgsync_applied_events",
         description="table of applied event ids in the same database, created if missing, so that no "
@@ -131,7 +133,9 @@ class TableSink(SinkConnector):
             return
         missing = [name for name in key if name not in row]
         if missing:
-            raise ApplyError(f"row {number}: the key column(s) {', '.join(missing)} have no template in columns:")
+            raise ApplyError(
+                f"row {number}: the key column(s) {', '.join(missing)} have no template in columns:"
+            )
         where = sa.and_(*(table.c[name] == row[name] for name in key))
         changes = {name: value for name, value in row.items() if name not in key}
         matched = conn.execute(table.update().where(where).values(**changes)).rowcount if changes else None

@@ -14,7 +14,9 @@ from engine.errors import ConfigError
 
 @click.command()
 @click.option("--host", help="Address to listen on (default: receiver.host of config).")
-@click.option("--port", type=int, help="Port to listen on (default: receiver.port of config; 0: any free one).")
+@click.option(
+    "--port", type=int, help="Port to listen on (default: receiver.port of config; 0: any free one)."
+)
 @click.pass_obj
 @guarded
 def serve(obj: Context, host: str | None, port: int | None) -> None:
@@ -30,7 +32,13 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
     assert project.settings is not None
     state = obj.state(project)
     service = InboundService(
-        project.settings, project.home, state, lambda: project.inbound, project.answers, host=host, port=port
+        project.settings,
+        project.home,
+        state,
+        lambda: project.inbound,
+        lambda: project.answers,
+        host=host,
+        port=port,
     )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -40,9 +48,14 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
         click.echo(f"receiving HG's webhooks on {url} ({len(service.operations)} webhooks)", err=True)
         for name, pipeline in sorted({**project.inbound, **project.answers}.items()):
             click.echo(f"  {pipeline.operation.method} {pipeline.operation.path} → {name}", err=True)
-        unhandled = sorted(set(service.operations) - {p.operation.name for p in [*project.inbound.values(), *project.answers.values()]})
+        unhandled = sorted(
+            set(service.operations)
+            - {p.operation.name for p in [*project.inbound.values(), *project.answers.values()]}
+        )
         if unhandled:
-            click.echo(f"  kept in the inbox until a pipeline receives them: {', '.join(unhandled)}", err=True)
+            click.echo(
+                f"  kept in the inbox until a pipeline receives them: {', '.join(unhandled)}", err=True
+            )
         while not stop.wait(0.5):
             if not service.alive:
                 raise ConfigError("the receiver stopped unexpectedly; see the log above")
@@ -52,7 +65,9 @@ def serve(obj: Context, host: str | None, port: int | None) -> None:
 
 
 @click.group(invoke_without_command=True)
-@click.option("--status", type=click.Choice(["pending", "applied", "failed"]), help="Only events in this state.")
+@click.option(
+    "--status", type=click.Choice(["pending", "applied", "failed"]), help="Only events in this state."
+)
 @click.option("--operation", help="Only events of this webhook.")
 @click.option("--limit", default=20, show_default=True, help="How many events to list (newest first).")
 @click.option("--json", "as_json", is_flag=True, help="As JSON lines.")
@@ -90,7 +105,9 @@ def _list(obj: Context, status: str | None, operation: str | None, limit: int, a
             for event in events:
                 when = event.received_at.strftime("%Y-%m-%d %H:%M:%S")
                 reason = f"  after {event.attempts} attempt(s): {event.error}" if event.error else ""
-                click.echo(f"#{event.id}  {when} UTC  {event.operation}  {event.event_id}  {event.status}{reason}")
+                click.echo(
+                    f"#{event.id}  {when} UTC  {event.operation}  {event.event_id}  {event.status}{reason}"
+                )
         if any(by_status.get("failed") for by_status in counts.values()):
             click.echo("\nreplay failed events once fixed: hgsync inbox replay --failed", err=True)
     finally:

@@ -100,7 +100,12 @@ def sandbox(
 @sandbox.command()
 @click.option("--to", "url", help="The receiver's URL (default: receiver.host and port of config).")
 @click.option("--count", default=100, show_default=True, help="How many calls to fire.")
-@click.option("--only", "only", multiple=True, help="Fire only these webhooks (repeatable; default: all with an example).")
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    help="Fire only these webhooks (repeatable; default: all with an example).",
+)
 @click.option("--duplicates", default=0.0, help="Share of calls that repeat an earlier event exactly.")
 @click.option("--bad-auth", default=0.0, help="Share of calls with a wrong signature, token or password.")
 @click.option("--invalid", default=0.0, help="Share of calls whose body is not valid.")
@@ -128,7 +133,9 @@ def fire(
     settings = project.settings
     assert settings is not None
     if settings.receiver is None:
-        raise ConfigError("config/hgsync.yaml has no receiver: block, so there are no credentials to fire with")
+        raise ConfigError(
+            "config/hgsync.yaml has no receiver: block, so there are no credentials to fire with"
+        )
     operations = webhook_operations(settings)
     unknown = sorted(set(only) - set(operations))
     if unknown:

@@ -143,10 +143,14 @@ def _operation(
             why = f"{name!r} is a request hgsync sends to HG; send it with an outbound pipeline (operation: {name})"
         elif name in catalog:
             other = "answer" if catalog[name].query else "receive"
-            why = f"{name!r} is {'a query HG asks' if catalog[name].query else 'an event'}; use {other}: {name}"
+            why = (
+                f"{name!r} is {'a query HG asks' if catalog[name].query else 'an event'}; use {other}: {name}"
+            )
         else:
             why = f"unknown webhook {name!r}{suggest(name, wanted)}"
-        problems.append(doc.problem((field,), f"{why} (these can be {field}d: {', '.join(wanted) or 'none'})"))
+        problems.append(
+            doc.problem((field,), f"{why} (these can be {field}d: {', '.join(wanted) or 'none'})")
+        )
         return None
     operation = wanted[name]
     if settings is not None and settings.receiver is not None:
@@ -160,12 +164,16 @@ def _check_sink(
     sinks = known_sinks()
     names = ", ".join(sorted(sinks))
     if len(spec.into) != 1:
-        problems.append(doc.problem(("into",), f"give exactly one sink (one of: {names}), e.g. into: {{table: {{...}}}}"))
+        problems.append(
+            doc.problem(("into",), f"give exactly one sink (one of: {names}), e.g. into: {{table: {{...}}}}")
+        )
         return None
     ((kind, block),) = spec.into.items()
     if kind not in sinks:
         problems.append(
-            doc.problem(("into", kind), f"unknown sink {kind!r} (known: {names}){suggest(kind, sinks)}", key=True)
+            doc.problem(
+                ("into", kind), f"unknown sink {kind!r} (known: {names}){suggest(kind, sinks)}", key=True
+            )
         )
         return None
     model = sinks[kind].Config
@@ -176,7 +184,10 @@ def _check_sink(
         return None
     if settings is not None:
         context = SourceContext(home=home, connections=settings.connections, pipeline=name)
-        found = [doc.problem(("into", kind, *loc), message) for loc, message in sinks[kind](config, context).check()]
+        found = [
+            doc.problem(("into", kind, *loc), message)
+            for loc, message in sinks[kind](config, context).check()
+        ]
         problems.extend(found)
         if found:
             return None

@@ -85,8 +85,8 @@ def _compile_structure(
 ) -> Structure | None:
     before = len(problems)
     problems.extend(doc.problem((*prefix, *loc), message) for loc, message in each_problems(value))
-    for loc, leaf_value, scope in walk(value, (), scope):
-        _compile(doc, (*prefix, *loc), leaf_value, problems, scope=scope, row=row)
+    for loc, leaf_value, names in walk(value, (), scope):
+        _compile(doc, (*prefix, *loc), leaf_value, problems, scope=names, row=row)
     return Structure.compile(value) if len(problems) == before else None
 
 

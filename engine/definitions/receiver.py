@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from engine.definitions.targets import OperationOverride
@@ -28,6 +29,8 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class BasicAuth(BaseModel):
+    """Basic auth: the user and password HG sends with every call."""
+
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(description="the user name HG sends")
@@ -43,7 +46,9 @@ class HmacAuth(BaseModel):
     secret: SecretStr = Field(description="the shared secret; use ${env:NAME}")
     signature_header: str = Field("X-HG-Signature", pattern=_HEADER, description="header of the signature")
     timestamp_header: str = Field("X-HG-Timestamp", pattern=_HEADER, description="header of the timestamp")
-    window: float = Field(300.0, gt=0, le=86400, description="seconds a signed call stays valid either side of now")
+    window: float = Field(
+        300.0, gt=0, le=86400, description="seconds a signed call stays valid either side of now"
+    )
 
 
 class ReceiverAuth(BaseModel):
@@ -59,7 +64,9 @@ class ReceiverAuth(BaseModel):
     def _one(self) -> ReceiverAuth:
         given = [name for name in ("bearer", "basic", "hmac") if getattr(self, name) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of bearer, basic or hmac (given: {', '.join(given) or 'none'})")
+            raise ValueError(
+                f"give exactly one of bearer, basic or hmac (given: {', '.join(given) or 'none'})"
+            )
         return self
 
 
@@ -101,7 +108,9 @@ class ReceiverSettings(BaseModel):
     host: str = Field("127.0.0.1", description="address to listen on (0.0.0.0: every interface)")
     port: int = Field(8780, ge=0, le=65535, description="port to listen on (0: any free port)")
     auth: ReceiverAuth = Field(description="how a call proves it comes from HG")
-    max_body: int | str = Field("1MB", validate_default=True, description="the largest body accepted, e.g. 1MB; larger calls get 413")
+    max_body: int | str = Field(
+        "1MB", validate_default=True, description="the largest body accepted, e.g. 1MB; larger calls get 413"
+    )
     event_id_header: str | None = Field(
         "X-HG-Event-Id",
         pattern=_HEADER,

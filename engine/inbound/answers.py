@@ -9,7 +9,7 @@ pagination are applied around it, with bound parameters only: a filter value is 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,9 @@ def _where(body: Mapping[str, Any]) -> tuple[list[str], dict[str, Any], list[sa.
 def _date(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
+            return (
+                datetime.fromisoformat(value) if "T" in value or " " in value else date.fromisoformat(value)
+            )
         except ValueError:
             return value
     return value
@@ -75,10 +77,10 @@ def _whole(body: Mapping[str, Any], name: str, default: int) -> int:
 class Answerer:
     """Answers the queries of the project's ``answer:`` pipelines."""
 
-    def __init__(self, settings: Settings, home: Path, pipelines: Mapping[str, AnswerPipeline]):
+    def __init__(self, settings: Settings, home: Path, pipelines: Callable[[], Mapping[str, AnswerPipeline]]):
         self.settings = settings
         self.home = home
-        self.by_operation = {p.operation.name: p for p in pipelines.values()}
+        self.pipelines = pipelines
         self._engines: dict[str, sa.Engine] = {}
 
     def _engine(self, connection: str) -> sa.Engine:
@@ -88,9 +90,11 @@ class Answerer:
         return self._engines[connection]
 
     def __call__(self, operation: Operation, body: Any) -> Any:
-        pipeline = self.by_operation.get(operation.name)
+        pipeline = next((p for p in self.pipelines().values() if p.operation.name == operation.name), None)
         if pipeline is None:
-            raise ConfigError(f"no pipeline answers {operation.name} (write one with `answer: {operation.name}`)")
+            raise ConfigError(
+                f"no pipeline answers {operation.name} (write one with `answer: {operation.name}`)"
+            )
         body = body if isinstance(body, dict) else {}
         inner = pipeline.spec.query.sql.strip().rstrip(";")
         clauses, params, binds = _where(body)

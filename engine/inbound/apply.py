@@ -67,7 +67,11 @@ class Applier:
         return counts
 
     def _apply(self, pipeline: InboundPipeline, event: InboxEvent) -> str:
-        meta = {"event_id": event.event_id, "operation": event.operation, "received_at": event.received_at.isoformat()}
+        meta = {
+            "event_id": event.event_id,
+            "operation": event.operation,
+            "received_at": event.received_at.isoformat(),
+        }
         fields = {"pipeline": pipeline.name, "event": event.id, "event_id": event.event_id}
         try:
             rows = pipeline.rows(event.body, meta)
@@ -77,7 +81,9 @@ class Applier:
             self.store.inbox_failed(event.id, pipeline.name, str(exc), delay)
             if delay is not None:
                 self._soonest = delay if self._soonest is None else min(self._soonest, delay)
-            log.warning("webhook_apply_failed", **fields, error=str(exc), attempt=event.attempts + 1, retry_in=delay)
+            log.warning(
+                "webhook_apply_failed", **fields, error=str(exc), attempt=event.attempts + 1, retry_in=delay
+            )
             return "failed"
         self.store.inbox_applied(event.id, pipeline.name)
         log.info("webhook_applied", **fields, rows=len(rows), repeat=not new)

@@ -58,7 +58,9 @@ def identify(
     if field and isinstance(body, dict) and body.get(field) not in (None, ""):
         value = str(body[field])
         if len(value) > _MAX_ID - len(operation.name) - 1:
-            raise BadEvent([f"{field}: an event id must be at most {_MAX_ID - len(operation.name) - 1} characters"])
+            raise BadEvent(
+                [f"{field}: an event id must be at most {_MAX_ID - len(operation.name) - 1} characters"]
+            )
         return NewEvent(f"{operation.name}:{value}", operation.name, body)
     digest = hashlib.sha256(operation.name.encode() + b"\n" + canonical(body)).hexdigest()
     # each arrival gets its own id; the store drops it when the same content came within the window

@@ -20,7 +20,9 @@ class _InboxCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
-            "hgsync_inbox_events", "Webhook events in the inbox by operation and status", labels=["operation", "status"]
+            "hgsync_inbox_events",
+            "Webhook events in the inbox by operation and status",
+            labels=["operation", "status"],
         )
         for operation, statuses in sorted(self.counts().items()):
             for status, number in sorted(statuses.items()):

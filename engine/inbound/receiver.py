@@ -71,8 +71,10 @@ def _query(operation: Operation, request: Request, raw: bytes) -> dict[str, Any]
     if operation.method == "GET" or not raw.strip():
         params: dict[str, Any] = {}
         for name, value in request.query_params.multi_items():
-            params[name] = [*params[name], value] if isinstance(params.get(name), list) else (
-                [params[name], value] if name in params else value
+            params[name] = (
+                [*params[name], value]
+                if isinstance(params.get(name), list)
+                else ([params[name], value] if name in params else value)
             )
         body: Any = params
         reasons = operation.validate(body)
@@ -128,10 +130,16 @@ def build_app(receiving: Receiving) -> Starlette:
                 query = _query(operation, request, raw)
                 data = await asyncio.to_thread(receiving.answer, operation, query)
                 return JSONResponse({"data": data, "message": "ok"}), "answered", None
-            body = await asyncio.to_thread(parse, operation, raw) if len(raw) > 65536 else parse(operation, raw)
+            body = (
+                await asyncio.to_thread(parse, operation, raw) if len(raw) > 65536 else parse(operation, raw)
+            )
             event = identify(operation, body, request.headers, settings.event_id_header, settings.window)
         except BadEvent as exc:
-            return JSONResponse({"message": "invalid body", "errors": exc.reasons}, status_code=400), "invalid", None
+            return (
+                JSONResponse({"message": "invalid body", "errors": exc.reasons}, status_code=400),
+                "invalid",
+                None,
+            )
         except HgsyncError as exc:  # a query's database is down
             log.error("webhook_query_failed", operation=operation.name, error=str(exc))
             return _reply(503, "cannot answer now; try again"), "unavailable", None

@@ -44,7 +44,11 @@ def webhook_operations(settings: Settings) -> dict[str, Operation]:
 def _secrets(settings: Settings) -> None:
     auth = settings.receiver.auth if settings.receiver else None
     if auth is not None:
-        for secret in (auth.bearer, auth.basic.password if auth.basic else None, auth.hmac.secret if auth.hmac else None):
+        for secret in (
+            auth.bearer,
+            auth.basic.password if auth.basic else None,
+            auth.hmac.secret if auth.hmac else None,
+        ):
             if secret is not None:
                 register_secret(secret.get_secret_value())
 
@@ -58,13 +62,15 @@ class InboundService:
         home: Path,
         store: StateStore,
         inbound: Callable[[], Mapping[str, InboundPipeline]],
-        answers: Mapping[str, AnswerPipeline],
+        answers: Callable[[], Mapping[str, AnswerPipeline]],
         *,
         host: str | None = None,
         port: int | None = None,
     ):
         if settings.receiver is None:
-            raise ConfigError("config/hgsync.yaml has no receiver: block; add one to receive HG's webhooks (README)")
+            raise ConfigError(
+                "config/hgsync.yaml has no receiver: block; add one to receive HG's webhooks (README)"
+            )
         _secrets(settings)
         self.settings = settings
         self.receiver = settings.receiver
@@ -104,13 +110,24 @@ class InboundService:
         """Bind, start serving and applying; returns the URL HG should call."""
         self._socket = self._bind()
         intake = Intake(self.store, on_stored=self.applier.wake)
-        app = build_app(Receiving(self.receiver, list(self.operations.values()), intake, self.answerer, self.metrics))
+        app = build_app(
+            Receiving(self.receiver, list(self.operations.values()), intake, self.answerer, self.metrics)
+        )
         config = uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5, server_header=False
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            server_header=False,
         )
         self._server = uvicorn.Server(config)
-        serving = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, name="hgsync-receiver", daemon=True)
-        applying = threading.Thread(target=self.applier.run, args=(self._stop,), name="hgsync-applier", daemon=True)
+        serving = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="hgsync-receiver", daemon=True
+        )
+        applying = threading.Thread(
+            target=self.applier.run, args=(self._stop,), name="hgsync-applier", daemon=True
+        )
         self._threads = [serving, applying]
         for thread in self._threads:
             thread.start()

@@ -117,8 +117,14 @@ class Inbox(StoreBase):
             conn.execute(
                 inbox.update()
                 .where(inbox.c.id == event_id)
-                .values(status="applied", pipeline=pipeline, error=None, applied_at=utcnow(),
-                        attempts=inbox.c.attempts + 1, next_attempt_at=None)
+                .values(
+                    status="applied",
+                    pipeline=pipeline,
+                    error=None,
+                    applied_at=utcnow(),
+                    attempts=inbox.c.attempts + 1,
+                    next_attempt_at=None,
+                )
             )
 
     def inbox_failed(self, event_id: int, pipeline: str, error: str, retry_in: float | None) -> None:
@@ -136,7 +142,9 @@ class Inbox(StoreBase):
         where = inbox.c.status == "failed" if failed else inbox.c.id.in_(list(ids))
         with self._begin() as conn:
             result = conn.execute(
-                inbox.update().where(where).values(status="pending", attempts=0, next_attempt_at=None, error=None)
+                inbox.update()
+                .where(where)
+                .values(status="pending", attempts=0, next_attempt_at=None, error=None)
             )
         return result.rowcount
 

@@ -103,14 +103,18 @@ class Receiver:
         self.url = service.url
         self.client = httpx.Client(base_url=self.url, timeout=10)
 
-    def headers(self, raw: bytes, *, secret: str = SECRET, stamp: float | None = None, event_id: str | None = None) -> dict[str, str]:
+    def headers(
+        self, raw: bytes, *, secret: str = SECRET, stamp: float | None = None, event_id: str | None = None
+    ) -> dict[str, str]:
         moment = str(int(time.time() if stamp is None else stamp))
         headers = {"X-HG-Signature": "sha256=" + signature(secret, moment, raw), "X-HG-Timestamp": moment}
         if event_id is not None:
             headers["X-HG-Event-Id"] = event_id
         return headers
 
-    def send(self, method: str, path: str, body: Any, *, event_id: str | None = None, **kwargs: Any) -> httpx.Response:
+    def send(
+        self, method: str, path: str, body: Any, *, event_id: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         headers = {**self.headers(raw, event_id=event_id, **kwargs), "Content-Type": "application/json"}
         return self.client.request(method, path, content=raw, headers=headers)
@@ -138,7 +142,11 @@ class Receiver:
 @pytest.fixture
 def inbound_project(tmp_path: Path) -> ProjectDir:
     project = ProjectDir(tmp_path / "project", "http://127.0.0.1:9")
-    project.write_config(RECEIVER.format(marketplace="sqlite:///marketplace.db", state="sqlite:///state/state.db", secret=SECRET))
+    project.write_config(
+        RECEIVER.format(
+            marketplace="sqlite:///marketplace.db", state="sqlite:///state/state.db", secret=SECRET
+        )
+    )
     project.sql(MARKETPLACE)
     project.pipeline("stock-in", STOCK_PIPELINE)
     project.pipeline("seller-cancels-in", CANCEL_PIPELINE)
@@ -157,7 +165,9 @@ def start_receiver() -> Iterator[Callable[[ProjectDir], Receiver]]:
         assert not loaded.errors, loaded.errors
         assert loaded.settings is not None
         store = StateStore(resolve_url(loaded.settings.state, loaded.home))
-        service = InboundService(loaded.settings, loaded.home, store, lambda: loaded.inbound, loaded.answers)
+        service = InboundService(
+            loaded.settings, loaded.home, store, lambda: loaded.inbound, lambda: loaded.answers
+        )
         service.start()
         receiver = Receiver(project, service, store)
         started.append(receiver)

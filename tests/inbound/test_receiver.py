@@ -25,7 +25,10 @@ def test_a_stock_update_lands_in_the_table_and_a_replay_changes_nothing(inbound_
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"data": {"event_id": "ev-1"}, "message": "accepted"}
     receiver.settle()
-    assert receiver.rows("SELECT sku, stock, event_id FROM stock ORDER BY sku") == [("A", 5, "ev-1"), ("B", 7, "ev-1")]
+    assert receiver.rows("SELECT sku, stock, event_id FROM stock ORDER BY sku") == [
+        ("A", 5, "ev-1"),
+        ("B", 7, "ev-1"),
+    ]
 
     again = receiver.send("PUT", STOCK, stock(("A", 5), ("B", 7)), event_id="ev-1")
     assert again.status_code == 200
@@ -57,7 +60,9 @@ def test_the_event_id_field_of_an_operation_identifies_its_events(inbound_projec
     retried = {**body, "reason": "out_of_stock"}  # HG resending one cancel: same cancel_id
     assert receiver.send("PUT", CANCEL, retried).json()["message"] == "already received"
     receiver.settle()
-    assert receiver.rows("SELECT cancel_id, quantity FROM seller_cancels") == [(body["cancel_id"], body["cancel_quantity"])]
+    assert receiver.rows("SELECT cancel_id, quantity FROM seller_cancels") == [
+        (body["cancel_id"], body["cancel_quantity"])
+    ]
 
 
 @pytest.mark.parametrize(
@@ -115,8 +120,12 @@ def test_bearer_and_basic_auth(inbound_project, start_receiver):
             "Basic " + base64.b64encode(b"hg:pw-12345").decode(),
         ),
     ]:
-        text = RECEIVER.format(marketplace="sqlite:///marketplace.db", state="sqlite:///state/state.db", secret=SECRET)
-        inbound_project.write_config(text.replace(f'hmac: {{secret: "${{env:TEST_WEBHOOK_SECRET:-{SECRET}}}"}}', auth))
+        text = RECEIVER.format(
+            marketplace="sqlite:///marketplace.db", state="sqlite:///state/state.db", secret=SECRET
+        )
+        inbound_project.write_config(
+            text.replace(f'hmac: {{secret: "${{env:TEST_WEBHOOK_SECRET:-{SECRET}}}"}}', auth)
+        )
         receiver = start_receiver(inbound_project)
         raw = json.dumps(stock(("A", 1))).encode()
         assert receiver.client.put(STOCK, content=raw, headers={"Authorization": bad}).status_code == 401
@@ -161,10 +170,17 @@ def test_a_price_update_is_appended_to_a_csv_file(inbound_project, start_receive
 def test_listing_queries_answer_from_sql_with_filters_and_pages(inbound_project, start_receiver):
     inbound_project.sql(
         "INSERT INTO listings VALUES (?, ?, ?, ?, ?)",
-        [(7 if i % 2 else 8, f"HBV{i:03d}", f"MP{i:03d}", "ENABLED" if i % 3 else "DISABLED", "2024-07-13") for i in range(30)],
+        [
+            (7 if i % 2 else 8, f"HBV{i:03d}", f"MP{i:03d}", "ENABLED" if i % 3 else "DISABLED", "2024-07-13")
+            for i in range(30)
+        ],
     )
     receiver = start_receiver(inbound_project)
-    answer = receiver.send("POST", "/webhooks/variant-listing-status", {"company_id": 7, "mp_status": "ENABLED", "page": 2, "size": 4})
+    answer = receiver.send(
+        "POST",
+        "/webhooks/variant-listing-status",
+        {"company_id": 7, "mp_status": "ENABLED", "page": 2, "size": 4},
+    )
     assert answer.status_code == 200, answer.text
     data = answer.json()["data"]
     expected = sorted(f"HBV{i:03d}" for i in range(30) if i % 2 and i % 3)
@@ -190,5 +206,8 @@ def test_metrics_count_calls_by_operation_and_status(inbound_project, start_rece
     receiver.settle()
     text = receiver.client.get("/metrics").text
     assert 'hgsync_webhook_calls_total{operation="stock_update",outcome="accepted",status="200"} 1.0' in text
-    assert 'hgsync_webhook_calls_total{operation="stock_update",outcome="unauthenticated",status="401"} 1.0' in text
+    assert (
+        'hgsync_webhook_calls_total{operation="stock_update",outcome="unauthenticated",status="401"} 1.0'
+        in text
+    )
     assert 'hgsync_inbox_events{operation="stock_update",status="applied"} 1.0' in text

@@ -58,7 +58,9 @@ def vary(example: Any, rng: random.Random) -> Any:
                 if key == "sku" and isinstance(inner, str):
                     value[key] = f"HBV{rng.randrange(10**8):08d}"
                 elif key in _NUMBERS and isinstance(inner, int | float) and not isinstance(inner, bool):
-                    value[key] = rng.randrange(1, 500) if isinstance(inner, int) else round(rng.uniform(1, 500), 2)
+                    value[key] = (
+                        rng.randrange(1, 500) if isinstance(inner, int) else round(rng.uniform(1, 500), 2)
+                    )
                 else:
                     walk(inner)
         elif isinstance(value, list):
@@ -141,13 +143,17 @@ async def fire(
     started = time.perf_counter()
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
 
-        async def one(kind: str, operation: Operation, event_id: str | None, raw: bytes, headers: dict[str, str]) -> None:
+        async def one(
+            kind: str, operation: Operation, event_id: str | None, raw: bytes, headers: dict[str, str]
+        ) -> None:
             headers = {**headers, "Content-Type": "application/json"}
             if event_id is not None and event_id_header:
                 headers[event_id_header] = event_id
             async with gate:
                 try:
-                    answer = await client.request(operation.method, operation.path, content=raw, headers=headers)
+                    answer = await client.request(
+                        operation.method, operation.path, content=raw, headers=headers
+                    )
                     status = answer.status_code
                 except httpx.HTTPError as exc:
                     status = 0
