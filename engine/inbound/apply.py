@@ -57,13 +57,23 @@ class Applier:
         by_operation = {p.operation.name: p for p in self.pipelines().values() if p.spec.enabled}
         counts = {"applied": 0, "repeated": 0, "failed": 0}
         held: set[str] = set()
-        for event in self.store.inbox_due(sorted(by_operation)):
-            if event.operation in held:
-                continue
-            outcome = self._apply(by_operation[event.operation], event)
-            counts[outcome] += 1
-            if outcome == "failed":
-                held.add(event.operation)
+        done: dict[str, list[int]] = {}  # pipeline → events applied, marked so in one transaction
+        try:
+            for event in self.store.inbox_due(sorted(by_operation)):
+                if event.operation in held:
+                    continue
+                pipeline = by_operation[event.operation]
+                outcome = self._apply(pipeline, event)
+                counts[outcome] += 1
+                if outcome == "failed":
+                    held.add(event.operation)
+                else:
+                    done.setdefault(pipeline.name, []).append(event.id)
+        finally:
+            # a crash before this line applies those events again: the sinks know them (applied
+            # event ids), so nothing is written twice
+            for name, ids in done.items():
+                self.store.inbox_applied(ids, name)
         return counts
 
     def _apply(self, pipeline: InboundPipeline, event: InboxEvent) -> str:
@@ -72,7 +82,7 @@ class Applier:
             "operation": event.operation,
             "received_at": event.received_at.isoformat(),
         }
-        fields = {"pipeline": pipeline.name, "event": event.id, "event_id": event.event_id}
+        fields = {"pipeline": pipeline.name, "inbox_id": event.id, "event_id": event.event_id}
         try:
             rows = pipeline.rows(event.body, meta)
             new = self._sink(pipeline).write(rows, event.event_id)
@@ -85,7 +95,6 @@ class Applier:
                 "webhook_apply_failed", **fields, error=str(exc), attempt=event.attempts + 1, retry_in=delay
             )
             return "failed"
-        self.store.inbox_applied(event.id, pipeline.name)
         log.info("webhook_applied", **fields, rows=len(rows), repeat=not new)
         return "applied" if new else "repeated"
 

@@ -112,11 +112,14 @@ class Inbox(StoreBase):
                     due.append(event)
         return due
 
-    def inbox_applied(self, event_id: int, pipeline: str) -> None:
+    def inbox_applied(self, ids: Sequence[int], pipeline: str) -> None:
+        """Mark events applied, in one transaction."""
+        if not ids:
+            return
         with self._begin() as conn:
             conn.execute(
                 inbox.update()
-                .where(inbox.c.id == event_id)
+                .where(inbox.c.id.in_(list(ids)))
                 .values(
                     status="applied",
                     pipeline=pipeline,

@@ -57,6 +57,8 @@ def vary(example: Any, rng: random.Random) -> Any:
             for key, inner in value.items():
                 if key == "sku" and isinstance(inner, str):
                     value[key] = f"HBV{rng.randrange(10**8):08d}"
+                elif key == "cancel_id" and isinstance(inner, int):
+                    value[key] = rng.randrange(10**9)
                 elif key in _NUMBERS and isinstance(inner, int | float) and not isinstance(inner, bool):
                     value[key] = (
                         rng.randrange(1, 500) if isinstance(inner, int) else round(rng.uniform(1, 500), 2)
