@@ -11,6 +11,8 @@
     ├── LockedError        another process runs this pipeline or holds the state store
     │   └── LockLost       this process's lock was taken over (it stalled): stop writing at once
     ├── CredentialsRefused an API refused our credentials: the run stops, its rows untouched (exit 2)
+    ├── ApplyError         a received event cannot be applied (a row, a table, a database down):
+    │                      it stays in the inbox with the reason and is tried again later
     └── Interrupted        the run was asked to stop (SIGTERM) before its plan was complete
 
 Delivery outcomes (delivered, rejected, retryable failure) are values, not exceptions:
@@ -91,6 +93,12 @@ class CredentialsRefused(HgsyncError):
     rows whose requests were on the wire are put back as they were."""
 
     remedy = "check the target's credentials in config/hgsync.yaml"
+
+
+class ApplyError(HgsyncError):
+    """A webhook event could not be written to the marketplace; it stays in the inbox."""
+
+    remedy = "fix the cause, then `hgsync inbox replay --failed` (pending events are retried on their own)"
 
 
 class LockLost(LockedError):

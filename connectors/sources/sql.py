@@ -33,10 +33,9 @@ from connectors.sources.base import (
     SourceConnector,
     SourceContext,
 )
-from engine.definitions.settings import resolve_url
+from engine.definitions.settings import describe_db_error, resolve_url
 from engine.definitions.values import parse_lookback
 from engine.errors import SourceConfigError, SourceError
-from engine.logging import redact_text
 
 
 class CursorConfig(BaseModel):
@@ -148,13 +147,6 @@ def _refuse_missing_sqlite_file(url: str, connection: str) -> None:
         and not database.startswith("file:")
     ) and not Path(database).exists():
         raise SourceError(f"connection {connection!r}: the database file {database} does not exist")
-
-
-def describe_db_error(exc: SQLAlchemyError) -> str:
-    """A database error in one line, without SQLAlchemy's background link or any password."""
-    orig = getattr(exc, "orig", None)
-    text = str(orig) if orig is not None else str(exc).split("\n(Background on this error")[0]
-    return redact_text(" ".join(text.split()))
 
 
 class SqlSource(SourceConnector):

@@ -20,6 +20,7 @@ import click
 from engine import logging as hglog
 from engine.cli.context import EXIT_CONFIG, EXIT_ROWS_FAILED, Context, guarded
 from engine.cli.history import history, resolve
+from engine.cli.inbound_commands import inbox, serve
 from engine.cli.sandbox_command import sandbox
 
 
@@ -47,6 +48,8 @@ def main(ctx: click.Context, home: Path, log_level: str | None, log_format: str 
 main.add_command(history)
 main.add_command(resolve)
 main.add_command(sandbox)
+main.add_command(serve)
+main.add_command(inbox)
 
 
 @main.command()
@@ -85,15 +88,20 @@ def validate(obj: Context, offline: bool, sample: int) -> None:
     if errors:
         click.echo(f"{len(errors)} problem(s) in {len({p.file for p in errors})} file(s)", err=True)
         sys.exit(EXIT_CONFIG)
-    click.echo(f"ok: config and {len(project.pipelines)} pipeline(s)", err=True)
+    inbound = len(project.inbound) + len(project.answers)
+    click.echo(
+        f"ok: config and {len(project.pipelines)} pipeline(s)" + (f", {inbound} inbound" if inbound else ""),
+        err=True,
+    )
 
 
 @main.command()
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="The catalog (or one operation) as JSON.")
 def ops(name: str | None, as_json: bool) -> None:
-    """List the HepsiGlobal operations pipelines can use, or show one (method, path, fields, example)."""
-    from engine.cli.ops_text import describe
+    """List the HepsiGlobal operations, both directions (what hgsync sends to HG, the webhooks HG
+    sends that hgsync receives), or show one (method, path, fields, example)."""
+    from engine.cli.ops_text import describe, listing
     from engine.definitions.operations import UnknownOperationError
     from engine.definitions.plugins import known_operations, resolve
 
@@ -109,15 +117,15 @@ def ops(name: str | None, as_json: bool) -> None:
                     "path": o.path,
                     "certainty": o.certainty,
                     "pipeline": o.pipeline,
+                    "direction": o.direction,
+                    "query": o.query,
+                    "batch_limit": o.batch_limit,
                 }
                 for o in catalog.values()
             ]
             click.echo(json.dumps(rows, indent=2))
             return
-        width = max(len(o.name) for o in catalog.values())
-        for op in catalog.values():
-            note = "" if op.pipeline else "  (used by hgsync itself)"
-            click.echo(f"{op.name:<{width}}  {op.method:<4} {op.path:<62} {op.title}{note}")
+        click.echo(listing(catalog.values()))
         return
     try:
         op = resolve(name)
@@ -130,9 +138,13 @@ def ops(name: str | None, as_json: bool) -> None:
             json.dumps(
                 {
                     "name": op.name,
+                    "direction": op.direction,
                     "method": op.method,
                     "path": op.path,
+                    "certainty": op.certainty,
+                    "batch_limit": op.batch_limit,
                     "schema": schema,
+                    "answer_schema": op.answer.model_json_schema() if op.answer else None,
                     "example": op.example,
                 },
                 indent=2,

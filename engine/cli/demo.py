@@ -15,6 +15,7 @@ import click
 
 from connectors.hepsiglobal.sandbox import Sandbox
 from engine.cli.demo_data import create_demo_database, write_carrier_drop
+from engine.cli.demo_inbound import receive_demo
 from engine.cli.report import run_text
 from engine.definitions.loader import load_project
 from engine.errors import ConfigError
@@ -71,7 +72,9 @@ def run_demo(home: Path, *, port: int = 0) -> int:
                 click.echo(run_text(result))
             again = len(sandbox.records()) - received
             click.echo(f"\nthe sandbox accepted {again} more request(s) on the second run")
+            click.echo("\n== the other way: HG calls the marketplace ==")
+            inbound = receive_demo(project, state, home / DEMO_DB)
         finally:
             state.close()
     worst = max(r.exit_code for r in first + second)
-    return worst
+    return max(worst, inbound)

@@ -43,6 +43,25 @@ CREATE TABLE refunds (
     id INTEGER PRIMARY KEY, refund_number TEXT NOT NULL UNIQUE, order_item_id INTEGER NOT NULL REFERENCES order_items(id),
     quantity INTEGER NOT NULL, reason TEXT NOT NULL, amount NUMERIC NOT NULL, explanation TEXT, refunded_at TEXT NOT NULL
 );
+-- what HG's webhooks write (pipelines/*-received.yaml)
+CREATE TABLE stock_levels (
+    sku TEXT NOT NULL, company_id INTEGER NOT NULL, stock INTEGER, updated_at TEXT, PRIMARY KEY (sku, company_id)
+);
+CREATE TABLE prices (
+    sku TEXT NOT NULL, company_id INTEGER NOT NULL, price NUMERIC, retail_price NUMERIC, currency TEXT,
+    channel TEXT, updated_at TEXT, PRIMARY KEY (sku, company_id)
+);
+CREATE TABLE product_variants (
+    sku TEXT PRIMARY KEY, spu TEXT, product_name TEXT, brand TEXT, category_trail TEXT, barcode TEXT,
+    attributes TEXT, updated_at TEXT
+);
+CREATE TABLE seller_cancellations (
+    cancel_id INTEGER PRIMARY KEY, order_number TEXT, order_item_number TEXT, quantity INTEGER, reason TEXT,
+    received_at TEXT
+);
+CREATE TABLE listings (
+    company_id INTEGER, sku TEXT, mp_sku TEXT, status TEXT, report_date TEXT
+);
 """
 
 RATES = {"USD": 1.0, "EUR": 0.93, "GBP": 0.79, "TRY": 34.2}
@@ -195,6 +214,10 @@ def create_demo_database(path: Path, *, orders: int = 30, seed: int = 7) -> dict
                             f"{ordered + timedelta(days=9):%Y-%m-%d %H:%M:%S}",
                         ),
                     )
+        db.executemany(
+            "INSERT INTO listings VALUES (?, ?, ?, ?, ?)",
+            [(company, sku, f"MP-{sku[-5:]}", "ENABLED", "2024-07-13") for _, sku, company, _, _ in PRODUCTS],
+        )
         db.commit()
         tables = ["customers", "orders", "order_items", "cancellations", "shipments", "refunds"]
         return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}

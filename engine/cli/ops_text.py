@@ -1,11 +1,55 @@
-"""What `hgsync ops NAME` prints of an operation: route, path parameters, body fields, example."""
+"""What `hgsync ops` prints: the catalog grouped by direction, and one operation in full."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
+from pydantic import BaseModel
+
 from engine.definitions.operations import Operation
+
+GROUPS = (
+    ("outbound", "MP → HG (hgsync sends)"),
+    ("inbound", "HG → MP webhooks (hgsync receives)"),
+)
+
+
+def listing(operations: Iterable[Operation]) -> str:
+    """``hgsync ops``: one line per operation (name, method, path, path certainty, batch limit,
+    title), under a heading for each direction."""
+    ops = list(operations)
+    if not ops:
+        return ""
+    width = {
+        "name": max(len(o.name) for o in ops),
+        "path": max(len(o.path) for o in ops),
+        "certainty": max(len(o.certainty) for o in ops),
+    }
+    lines = [
+        f"  {'name':<{width['name']}}  {'method':<6}  {'path':<{width['path']}}  "
+        f"{'path certainty':<{width['certainty']}}  {'batch':<6} title"
+    ]
+    for direction, heading in GROUPS:
+        group = [o for o in ops if o.direction == direction]
+        if not group:
+            continue
+        if len(lines) > 1:
+            lines.append("")
+        lines.append(heading)
+        for op in group:
+            batch = f"≤{op.batch_limit}" if op.batch_limit else "-"
+            note = ""
+            if not op.pipeline:
+                note = "  (used by hgsync itself)"
+            elif op.query:
+                note = "  (a query: the marketplace answers)"
+            lines.append(
+                f"  {op.name:<{width['name']}}  {op.method:<6}  {op.path:<{width['path']}}  "
+                f"{op.certainty:<{width['certainty']}}  {batch:<6} {op.title}{note}"
+            )
+    return "\n".join(lines)
 
 
 def describe(op: Operation) -> str:
@@ -16,22 +60,40 @@ def describe(op: Operation) -> str:
     ]
     if op.description:
         lines.append(f"  {op.description}")
+    inbound = op.direction == "inbound"
+    if op.query:
+        lines.append("  HG → MP query: HG asks, hgsync answers from the marketplace's tables")
+    elif inbound:
+        lines.append(f"  HG → MP webhook: HG sends it, hgsync receives it (`receive: {op.name}`)")
+    if op.list_field:
+        limit = f", at most {op.batch_limit} a call" if op.batch_limit else ""
+        lines.append(f"  entities: each element of `{op.list_field}`{limit}")
+    if op.event_id_field:
+        lines.append(f"  event id: the body's `{op.event_id_field}`")
     if not op.idempotent:
-        lines.append("  not idempotent: sending it twice may create two records")
+        verb = "applying" if inbound else "sending"
+        lines.append(f"  not idempotent: {verb} it twice may create two records")
     lines.append(f"path parameters: {', '.join(op.path_params) or 'none'}")
+    where = "query parameters" if inbound and op.method == "GET" else "body fields"
     if op.model is None:
         lines.append("body: none")
     else:
-        schema = op.model.model_json_schema()
-        extras = op.model.model_config.get("extra") == "allow"
-        note = "; unlisted fields are passed through" if extras else ""
-        lines.append(f"body fields ({op.model.__name__}{note}):")
-        for field in _fields(schema, schema.get("$defs", {}), ""):
-            lines.append("  " + field)
+        lines.extend(_model_fields(where, op.model))
+    if op.answer is not None:
+        lines.extend(_model_fields("answer fields", op.answer))
     if op.example is not None:
-        lines.append("example body:")
+        lines.append("example query parameters:" if where == "query parameters" else "example body:")
         lines.extend("  " + line for line in json.dumps(op.example, indent=2).splitlines())
     return "\n".join(lines)
+
+
+def _model_fields(heading: str, model: type[BaseModel]) -> list[str]:
+    schema = model.model_json_schema()
+    extras = model.model_config.get("extra") == "allow"
+    note = "; unlisted fields are passed through" if extras else ""
+    rows = [f"{heading} ({model.__name__}{note}):"]
+    rows.extend("  " + field for field in _fields(schema, schema.get("$defs", {}), ""))
+    return rows
 
 
 def _fields(schema: dict[str, Any], defs: dict[str, Any], prefix: str) -> list[str]:

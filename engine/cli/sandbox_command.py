@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 
 import click
 
-from engine.cli.context import EXIT_ROWS_FAILED
+from engine.cli.context import EXIT_ROWS_FAILED, Context, guarded
+from engine.errors import ConfigError
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.option("--client-id", default="sandbox", show_default=True)
@@ -31,7 +33,9 @@ from engine.cli.context import EXIT_ROWS_FAILED
 @click.option("--delay", default=0.0, help="Seconds a slow answer waits.")
 @click.option("--slow", default=0.0, help="Share of answers that wait --delay seconds.")
 @click.option("--seed", type=int, help="Seed of the fault choices, for repeatable runs.")
+@click.pass_context
 def sandbox(
+    ctx: click.Context,
     host: str,
     port: int,
     client_id: str,
@@ -50,8 +54,11 @@ def sandbox(
     """Serve the HG sandbox on loopback: the MP→HG API as the spec describes, with faults on demand.
 
     Accepted requests are listed at /_sandbox/requests; faults can be changed at run time
-    with PUT /_sandbox/faults.
+    with PUT /_sandbox/faults. `hgsync sandbox fire` plays HG the other way: it fires webhook
+    events at a receiver.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from connectors.hepsiglobal.sandbox import Faults, Sandbox
 
     try:
@@ -88,3 +95,69 @@ def sandbox(
         pass
     finally:
         server.stop()
+
+
+@sandbox.command()
+@click.option("--to", "url", help="The receiver's URL (default: receiver.host and port of config).")
+@click.option("--count", default=100, show_default=True, help="How many calls to fire.")
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    help="Fire only these webhooks (repeatable; default: all with an example).",
+)
+@click.option("--duplicates", default=0.0, help="Share of calls that repeat an earlier event exactly.")
+@click.option("--bad-auth", default=0.0, help="Share of calls with a wrong signature, token or password.")
+@click.option("--invalid", default=0.0, help="Share of calls whose body is not valid.")
+@click.option("--concurrency", default=16, show_default=True, help="Calls in flight at once.")
+@click.option("--seed", type=int, help="Seed of the choices, for repeatable runs.")
+@click.pass_obj
+@guarded
+def fire(
+    obj: Context,
+    url: str | None,
+    count: int,
+    only: tuple[str, ...],
+    duplicates: float,
+    bad_auth: float,
+    invalid: float,
+    concurrency: int,
+    seed: int | None,
+) -> None:
+    """Fire webhook events at a receiver as HG would, signed with the receiver's credentials
+    from config; print how each kind of call was answered. Exits 1 on any unexpected answer."""
+    from connectors.hepsiglobal.sandbox.fire import fire as fire_events
+    from engine.inbound.serve import webhook_operations
+
+    project = obj.project()
+    settings = project.settings
+    assert settings is not None
+    if settings.receiver is None:
+        raise ConfigError(
+            "config/hgsync.yaml has no receiver: block, so there are no credentials to fire with"
+        )
+    operations = webhook_operations(settings)
+    unknown = sorted(set(only) - set(operations))
+    if unknown:
+        raise ConfigError(f"no webhook named {', '.join(unknown)} (`hgsync ops` lists them)")
+    receiver = settings.receiver
+    target = url or f"http://{receiver.host}:{receiver.port}"
+    mix = {name: 1.0 for name in only} if only else None
+    report = asyncio.run(
+        fire_events(
+            target,
+            list(operations.values()),
+            receiver.auth,
+            count=count,
+            duplicates=duplicates,
+            forged=bad_auth,
+            invalid=invalid,
+            concurrency=concurrency,
+            event_id_header=receiver.event_id_header,
+            seed=seed,
+            mix=mix,
+        )
+    )
+    click.echo(report.summary())
+    if report.unexpected:
+        sys.exit(EXIT_ROWS_FAILED)

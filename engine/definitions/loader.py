@@ -9,11 +9,13 @@ and returns a :class:`Project` holding what loaded and a list of problems
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from engine.definitions.inbound_pipeline import AnswerPipeline, InboundPipeline, is_inbound, load_inbound
 from engine.definitions.pipeline import Pipeline, check_columns, source_columns
 from engine.definitions.pipeline_file import load_pipeline, without_unset
 from engine.definitions.plugins import known_operations
@@ -34,7 +36,17 @@ class Project:
     settings: Settings | None
     pipelines: dict[str, Pipeline] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
-    files: dict[str, str] = field(default_factory=dict)  # pipeline name → file, loaded or not
+    files: dict[str, str] = field(default_factory=dict)  # outbound pipeline name → file, loaded or not
+    inbound_files: dict[str, str] = field(default_factory=dict)  # the same, of inbound pipelines
+    inbound: dict[str, InboundPipeline] = field(default_factory=dict)  # webhooks applied, by name
+    answers: dict[str, AnswerPipeline] = field(default_factory=dict)  # queries answered, by name
+
+    def receiving(self, operation: str) -> InboundPipeline | AnswerPipeline | None:
+        """The inbound pipeline that handles ``operation``, if any."""
+        for pipeline in [*self.inbound.values(), *self.answers.values()]:
+            if pipeline.operation.name == operation:
+                return pipeline
+        return None
 
     @property
     def errors(self) -> list[Problem]:
@@ -49,6 +61,11 @@ class Project:
         stem = Path(name).stem if name.endswith((".yaml", ".yml")) else name
         if stem in self.pipelines:
             return self.pipelines[stem]
+        if stem in self.inbound_files:
+            raise ConfigError(
+                f"{stem!r} is an inbound pipeline: it applies webhooks HG sends, under `hgsync serve` "
+                "(or the daemon), not with run or plan"
+            )
         if stem in self.files:
             broken = [p for p in self.errors if p.file == self.files[stem]]
             raise ConfigError(broken or f"pipeline {stem!r} did not load")
@@ -82,18 +99,22 @@ def load_settings(home: Path) -> tuple[Settings | None, YamlDoc]:
         doc.problems.extend(without_unset(doc, validation_problems(doc, exc, Settings)))
         return None, doc
     catalog = known_operations()
+    usable = [n for n, op in catalog.items() if op.pipeline and op.direction == "outbound"]
     for name, target in settings.targets.items():
         for operation in target.operations:
-            if operation not in catalog or not catalog[operation].pipeline:
-                usable = [n for n, op in catalog.items() if op.pipeline]
-                doc.problems.append(
-                    doc.problem(
-                        ("targets", name, "operations", operation),
-                        f"no operation {operation!r} to correct (operations: {', '.join(usable)})"
-                        f"{suggest(operation, usable)}",
-                        key=True,
-                    )
+            if operation in usable:
+                continue
+            if operation in catalog and catalog[operation].direction == "inbound":
+                message = (
+                    f"{operation} is a webhook HG sends, not a call to a target; "
+                    f"correct it under receiver.operations.{operation}"
                 )
+            else:
+                message = (
+                    f"no operation {operation!r} to correct (operations: {', '.join(usable)})"
+                    f"{suggest(operation, usable)}"
+                )
+            doc.problems.append(doc.problem(("targets", name, "operations", operation), message, key=True))
     return (None if doc.problems else settings), doc
 
 
@@ -106,15 +127,20 @@ def load_project(home: Path | str = ".", *, columns: bool = False) -> Project:
     folder = home / PIPELINES_DIR
     files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
     for path in files:
-        if path.stem in project.files:
+        if path.stem in project.files or path.stem in project.inbound_files:
             project.problems.append(
                 Problem(
                     display_path(path, home), 1, 1, "", f"another file already defines pipeline {path.stem!r}"
                 )
             )
             continue
-        project.files[path.stem] = display_path(path, home)
-        pipeline, problems = load_pipeline(path, settings, home)
+        doc = load_yaml(path, display=display_path(path, home))
+        if is_inbound(doc.data):
+            project.inbound_files[path.stem] = doc.file
+            _add_inbound(project, path, doc, settings)
+            continue
+        project.files[path.stem] = doc.file
+        pipeline, problems = load_pipeline(path, settings, home, doc)
         project.problems.extend(problems)
         if pipeline is not None:
             project.pipelines[pipeline.name] = pipeline
@@ -127,3 +153,26 @@ def load_project(home: Path | str = ".", *, columns: bool = False) -> Project:
             if any(p.severity == "error" for p in problems):
                 del project.pipelines[pipeline.name]
     return project
+
+
+def _add_inbound(project: Project, path: Path, doc: YamlDoc, settings: Settings | None) -> None:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    pipeline, problems = load_inbound(doc, path.stem, digest, settings, project.home)
+    project.problems.extend(problems)
+    if pipeline is None:
+        return
+    other = project.receiving(pipeline.operation.name)
+    if other is not None:
+        field = "answer" if isinstance(pipeline, AnswerPipeline) else "receive"
+        project.problems.append(
+            doc.problem(
+                (field,),
+                f"{other.file} already handles {pipeline.operation.name}: each webhook is handled by one "
+                "pipeline, so that its events apply in the order they arrived",
+            )
+        )
+        return
+    if isinstance(pipeline, AnswerPipeline):
+        project.answers[pipeline.name] = pipeline
+    else:
+        project.inbound[pipeline.name] = pipeline

@@ -24,7 +24,13 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 @dataclass(frozen=True)
 class Operation:
-    """One MP→HG operation; ``describe(op)`` renders it for ``hgsync ops NAME``."""
+    """One operation of an API; ``describe(op)`` renders it for ``hgsync ops NAME``.
+
+    ``direction`` says who calls whom: ``outbound`` operations are requests hgsync sends
+    (MP→HG, through outbound pipelines); ``inbound`` ones are webhooks HG sends to the
+    marketplace, which hgsync receives (``hgsync serve``) and applies through inbound
+    pipelines. An inbound ``query`` is a question HG asks (answered from SQL), not an event.
+    """
 
     name: str
     title: str
@@ -42,6 +48,12 @@ class Operation:
     duplicate_answers: tuple[DuplicateAnswer, ...] = ()  # "already have it" answers to a resend
     # warnings about a valid request that departs from the API's examples (never a rejection)
     advise: Callable[[Mapping[str, Any], Any], list[str]] | None = None
+    direction: Literal["outbound", "inbound"] = "outbound"
+    query: bool = False  # inbound: HG asks and the marketplace answers from its tables
+    batch_limit: int | None = None  # most elements of ``list_field`` one call may carry
+    list_field: str | None = None  # the body's list of entities (``items``, ``variants``), if any
+    event_id_field: str | None = None  # a body field that identifies the event, where HG sends one
+    answer: type[BaseModel] | None = None  # a query's answer (for ``query`` operations)
 
     @property
     def path_params(self) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, meta
 from pydantic import BaseModel, ValidationError
 
 from engine.definitions.operations import Operation
@@ -38,6 +38,7 @@ def _compile(
     *,
     expression: bool = False,
     scope: frozenset[str] = frozenset(),
+    row: bool = True,
 ) -> Leaf | None:
     try:
         leaf = compile_leaf(value, expression=expression)
@@ -59,33 +60,46 @@ def _compile(
         problems.append(Problem(doc.file, line, col, format_loc(loc), f"template syntax: {message}"))
         return None
     if leaf.ast is not None:
-        _, names = columns_used(leaf.ast)
-        for name in sorted(names - scope):
+        columns, names = columns_used(leaf.ast)
+        seen = {ROW, *scope} if row else set(scope)
+        if not row and (columns or ROW in meta.find_undeclared_variables(leaf.ast)):
+            names = {*names, ROW}
+        for name in sorted(names - seen):
+            example = "{{ row.column }}" if row else "{{ " + sorted(seen)[0] + ".field }}"
             problems.append(
                 doc.problem(
                     loc,
-                    f"unknown name {name!r} in template; templates see {', '.join(sorted({ROW, *scope}))}, e.g. {{{{ row.column }}}}",
+                    f"unknown name {name!r} in template; templates see {', '.join(sorted(seen))}, e.g. {example}",
                 )
             )
     return leaf
 
 
-def _compile_structure(doc: YamlDoc, prefix: Loc, value: Any, problems: list[Problem]) -> Structure | None:
+def _compile_structure(
+    doc: YamlDoc,
+    prefix: Loc,
+    value: Any,
+    problems: list[Problem],
+    scope: frozenset[str] = frozenset(),
+    row: bool = True,
+) -> Structure | None:
     before = len(problems)
     problems.extend(doc.problem((*prefix, *loc), message) for loc, message in each_problems(value))
-    for loc, leaf_value, scope in walk(value):
-        _compile(doc, (*prefix, *loc), leaf_value, problems, scope=scope)
+    for loc, leaf_value, names in walk(value, (), scope):
+        _compile(doc, (*prefix, *loc), leaf_value, problems, scope=names, row=row)
     return Structure.compile(value) if len(problems) == before else None
 
 
-def load_pipeline(path: Path, settings: Settings | None, home: Path) -> tuple[Pipeline | None, list[Problem]]:
+def load_pipeline(
+    path: Path, settings: Settings | None, home: Path, doc: YamlDoc | None = None
+) -> tuple[Pipeline | None, list[Problem]]:
     """Check and compile one pipeline file; (None, problems) when it has errors.
 
     Every problem is reported at once: a block that does not fit the model does not stop the
     checks of the blocks that do.
     """
-    display = display_path(path, home)
-    doc = load_yaml(path, display=display)
+    if doc is None:
+        doc = load_yaml(path, display=display_path(path, home))
     problems = list(doc.problems)
     if doc.data is None and problems:  # not YAML at all: nothing more to check
         return None, problems
@@ -147,7 +161,7 @@ def load_pipeline(path: Path, settings: Settings | None, home: Path) -> tuple[Pi
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     pipeline = Pipeline(
         name=path.stem,
-        file=display,
+        file=doc.file,
         spec=spec,
         doc=doc,
         source_type=source_type,
@@ -259,15 +273,18 @@ def _check_operation(
     doc: YamlDoc, spec: PipelineSpec, settings: Settings | None, target: str | None, problems: list[Problem]
 ) -> Operation | None:
     catalog = known_operations()
-    usable = {name: op for name, op in catalog.items() if op.pipeline}
+    usable = {name: op for name, op in catalog.items() if op.pipeline and op.direction == "outbound"}
     if spec.operation not in usable:
-        why = "is used by hgsync itself, not by pipelines" if spec.operation in catalog else "is unknown"
-        problems.append(
-            doc.problem(
-                ("operation",),
-                f"operation {spec.operation!r} {why}; known: {', '.join(usable)}{suggest(spec.operation, usable)}",
+        found = catalog.get(spec.operation)
+        if found is not None and found.direction == "inbound":
+            message = (
+                f"{spec.operation} is a webhook HG sends; receive it with an inbound pipeline "
+                f"(`receive: {spec.operation}`)"
             )
-        )
+        else:
+            why = "is used by hgsync itself, not by pipelines" if found is not None else "is unknown"
+            message = f"operation {spec.operation!r} {why}; known: {', '.join(usable)}{suggest(spec.operation, usable)}"
+        problems.append(doc.problem(("operation",), message))
         return None
     operation = usable[spec.operation]
     if settings is not None and target in settings.targets:

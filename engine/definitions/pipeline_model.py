@@ -121,7 +121,10 @@ class PipelineSpec(BaseModel):
     target: str | None = Field(
         None, description="which of config's targets; may be left out when there is one"
     )
-    operation: str = Field(description="the HG operation each row becomes; `hgsync ops` lists them")
+    operation: str = Field(
+        description="the MP → HG operation each row becomes; `hgsync ops` lists them (webhooks HG "
+        "sends are received by inbound pipelines, not sent)"
+    )
     mode: Literal["insert", "upsert"] = Field(
         "insert",
         description="insert: send each key once; upsert: send new keys and keys whose request changed",

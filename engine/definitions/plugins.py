@@ -1,5 +1,5 @@
-"""What connectors plug into hgsync, found by name through entry points: source kinds and
-operation catalogs.
+"""What connectors plug into hgsync, found by name through entry points: source kinds, sink
+kinds and operation catalogs.
 
 Built-in connectors register exactly as an add-on does, in its package's ``pyproject.toml``::
 
@@ -30,13 +30,14 @@ from engine.definitions.targets import OperationOverride
 from engine.errors import ConfigError
 
 SOURCES_GROUP = "hgsync.sources"
+SINKS_GROUP = "hgsync.sinks"
 OPERATIONS_GROUP = "hgsync.operations"
 _NOT_INSTALLED = "hgsync's entry points are missing: install it (`make`, or `pip install -e .`)"
 
 
 @dataclass
 class SourceContext:
-    """What a source connector may use besides its own config. ``state`` is the run's
+    """What a source or sink connector may use besides its own config. ``state`` is the run's
     :class:`engine.store.StateStore` (None when only checking files)."""
 
     home: Path
@@ -61,6 +62,15 @@ def known_sources() -> Mapping[str, Any]:
     found = {point.name: _load(point) for point in entry_points(group=SOURCES_GROUP)}
     if not found:
         raise ConfigError(f"no source kinds are registered; {_NOT_INSTALLED}")
+    return dict(sorted(found.items()))
+
+
+@cache
+def known_sinks() -> Mapping[str, Any]:
+    """Every registered sink kind: its name in ``into: {name: ...}`` → its connector class."""
+    found = {point.name: _load(point) for point in entry_points(group=SINKS_GROUP)}
+    if not found:
+        raise ConfigError(f"no sink kinds are registered; {_NOT_INSTALLED}")
     return dict(sorted(found.items()))
 
 
@@ -90,6 +100,7 @@ def known_operations() -> Mapping[str, Operation]:
 def forget_plugins() -> None:
     """Load entry points again on next use (after installing an add-on into a running process)."""
     known_sources.cache_clear()
+    known_sinks.cache_clear()
     known_operations.cache_clear()
 
 

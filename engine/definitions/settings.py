@@ -14,7 +14,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, fi
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from engine.definitions.receiver import ReceiverSettings
 from engine.definitions.targets import TargetSettings
+from engine.logging import redact_text
 
 DEFAULT_STATE = "sqlite:///.hgsync/state.db"
 
@@ -37,6 +39,13 @@ def check_db_url(value: str) -> str:
 
 
 DatabaseUrl = Annotated[str, AfterValidator(check_db_url)]
+
+
+def describe_db_error(exc: Exception) -> str:
+    """A database error in one line, without SQLAlchemy's background link or any password."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if orig is not None else str(exc).split("\n(Background on this error")[0]
+    return redact_text(" ".join(text.split()))
 
 
 def resolve_url(url: str, home: Path) -> str:
@@ -127,6 +136,9 @@ class Settings(BaseModel):
     )
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="log output")
     daemon: DaemonSettings = Field(default_factory=DaemonSettings, description="the scheduled daemon")
+    receiver: ReceiverSettings | None = Field(
+        None, description="the webhook receiver HG calls (`hgsync serve`; the daemon serves it too)"
+    )
 
     @field_validator("state")
     @classmethod

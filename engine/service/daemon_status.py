@@ -143,6 +143,37 @@ class DaemonStatus:
             "heartbeats": {name: round(time.monotonic() - at, 1) for name, at in sorted(self.beats.items())},
             "pipelines": pipelines,
             "metrics": metrics,
+            "inbox": self._inbox(),
+        }
+
+    def _inbox(self) -> dict[str, Any] | None:
+        """The webhook inbox: per webhook, events by state, the pipeline applying them, and the
+        newest failed events; None when no receiver is configured."""
+        live = self.live
+        if live.settings is None or live.settings.receiver is None:
+            return None
+        handled = {p.operation.name: p.name for p in live.inbound.values()}
+        counts = self.state.inbox_counts()
+        return {
+            "webhooks": [
+                {
+                    "operation": op,
+                    "pipeline": handled.get(op),
+                    **{s: by.get(s, 0) for s in ("pending", "applied", "failed")},
+                }
+                for op, by in sorted(counts.items())
+            ],
+            "failed": [
+                {
+                    "id": e.id,
+                    "event_id": e.event_id,
+                    "operation": e.operation,
+                    "attempts": e.attempts,
+                    "error": e.error,
+                    "received_at": _iso(e.received_at),
+                }
+                for e in self.state.inbox_events(status="failed", limit=FAILING)
+            ],
         }
 
     def _row(self, row: dict[str, Any]) -> dict[str, Any]:

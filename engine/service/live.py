@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.definitions.inbound_pipeline import AnswerPipeline, InboundPipeline
 from engine.definitions.loader import CONFIG_FILE, PIPELINES_DIR, Project, load_project
 from engine.definitions.pipeline import Pipeline
 from engine.definitions.settings import Settings
@@ -58,6 +59,9 @@ class LiveProject:
     problems: dict[str, list[Problem]] = field(default_factory=dict)  # file → problems now on disk
     files: dict[str, str] = field(default_factory=dict)  # pipeline name → file
     reload_error: str | None = None  # why the last reload (or scheduling) failed, until one succeeds
+    inbound: dict[str, InboundPipeline] = field(default_factory=dict)  # last good inbound pipelines
+    answers: dict[str, AnswerPipeline] = field(default_factory=dict)
+    inbound_files: dict[str, str] = field(default_factory=dict)
     _signature: tuple[tuple[str, int, int], ...] = ()
 
     def project(self) -> Project:
@@ -112,6 +116,9 @@ class LiveProject:
             problems,
             pipelines,
         )
+        self.inbound = _kept(self.inbound, project.inbound, project.inbound_files)
+        self.answers = _kept(self.answers, project.answers, project.inbound_files)
+        self.inbound_files = dict(project.inbound_files)
         for name in sorted(set(project.files) - set(project.pipelines)):
             if name not in changes.broken:
                 changes.broken.append(name)
@@ -121,3 +128,9 @@ class LiveProject:
             for problem in self.pipeline_problems(name):
                 log.error("pipeline_invalid", pipeline=name, problem=str(problem), action=keeping)
         return changes
+
+
+def _kept(old: dict, new: dict, files: dict[str, str]) -> dict:
+    """The inbound pipelines that loaded, and the last good version of those now broken."""
+    kept = {name: pipeline for name, pipeline in old.items() if name in files and name not in new}
+    return {**kept, **new}

@@ -37,6 +37,7 @@ from engine.definitions.pipeline_model import Schedule
 from engine.definitions.settings import resolve_url
 from engine.definitions.targets import TargetSettings
 from engine.errors import ConfigError, CredentialsRefused, HgsyncError, Interrupted, LockedError
+from engine.inbound.serve import InboundService
 from engine.logging import get_logger
 from engine.outbound.run import run_pipeline
 from engine.service.daemon_status import DaemonStatus
@@ -129,6 +130,7 @@ class Daemon:
         self.lease = Lease(self.state, settings.daemon.lease)
         standby = self.standby if self.standby is not None else self.state.backend != "sqlite"
         server = None
+        receiver: InboundService | None = None
         try:
             self.status = DaemonStatus(self.live, self.state, self._next_run, self.lease)
             port = self.http_port if self.http_port is not None else settings.daemon.http_port
@@ -153,6 +155,11 @@ class Daemon:
             self.scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
             self.scheduler.start()
             self._apply_schedules(catch_up=True)
+            if settings.receiver is not None:  # only the active daemon applies events, in order
+                receiver = InboundService(
+                    settings, self.home, self.state, lambda: self.live.inbound, lambda: self.live.answers
+                )
+                await asyncio.to_thread(receiver.start)
             log.info("daemon_started", pipelines=sorted(self.scheduled), home=str(self.home))
             background = [
                 asyncio.create_task(self._watch()),
@@ -165,6 +172,8 @@ class Daemon:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
         finally:
+            if receiver is not None:
+                await asyncio.to_thread(receiver.stop)
             if server is not None:
                 server.stop()
             await self.clients.close()

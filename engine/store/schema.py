@@ -97,3 +97,23 @@ locks = sa.Table(
     sa.Column("acquired_at", _ts, nullable=False),
     sa.Column("heartbeat_at", _ts, nullable=False),
 )
+inbox = sa.Table(
+    "hgsync_inbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),  # the order of arrival
+    sa.Column("event_id", sa.String(200), nullable=False, unique=True),
+    sa.Column("operation", sa.String(100), nullable=False),
+    # for events HG sent without an id: a hash of operation and body (repeats within a window)
+    sa.Column("content_hash", sa.String(64)),
+    sa.Column("body", sa.Text, nullable=False),  # the event as received, JSON
+    # pending (to apply) | applied | failed (gave up: hgsync inbox replay) | unrouted (no pipeline)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("pipeline", sa.String(200)),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", _ts),
+    sa.Column("error", sa.Text),
+    sa.Column("received_at", _ts, nullable=False),
+    sa.Column("applied_at", _ts),
+    sa.Index("ix_hgsync_inbox_status", "status", "operation", "id"),
+    sa.Index("ix_hgsync_inbox_hash", "content_hash", "received_at"),
+)

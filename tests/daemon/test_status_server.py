@@ -17,7 +17,8 @@ import structlog
 from structlog.testing import capture_logs
 
 from engine.service.metrics import escape_label, format_value, render_prometheus
-from engine.service.status_page import relative, render_page
+from engine.service.page_format import relative
+from engine.service.status_page import render_page
 from engine.service.status_server import StatusServer, health
 from tests.daemon import CONFIG_PROBLEM, STALE_PROBLEM, XSS, fake_snapshot
 

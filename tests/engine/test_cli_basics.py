@@ -13,6 +13,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from connectors.hepsiglobal.catalog import CATALOG
+from connectors.hepsiglobal.webhooks import WEBHOOKS
 from engine import logging as hglog
 from engine.cli.commands import main
 from engine.cli.demo_data import create_demo_database
@@ -30,22 +31,65 @@ def hgsync(*args: str) -> Result:
 # -- ops --------------------------------------------------------------------------------------
 
 
-def test_ops_lists_the_ten_operations():
+def _groups(out: str) -> dict[str, list[list[str]]]:
+    """``hgsync ops`` output: each heading's rows, split into columns on runs of 2+ spaces."""
+    groups: dict[str, list[list[str]]] = {}
+    heading = None
+    for line in out.splitlines()[1:]:  # the first line names the columns
+        if not line:
+            continue
+        if not line.startswith("  "):
+            heading = line
+            groups[heading] = []
+        else:
+            assert heading is not None, line
+            groups[heading].append(re.split(r" {2,}", line.strip()))
+    return groups
+
+
+def test_ops_lists_both_directions():
     result = hgsync("ops")
     assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
+    assert result.stdout.splitlines()[0].split() == [
+        "name",
+        "method",
+        "path",
+        "path",
+        "certainty",
+        "batch",
+        "title",
+    ]
+    groups = _groups(result.stdout)
+    assert list(groups) == ["MP → HG (hgsync sends)", "HG → MP webhooks (hgsync receives)"]
+    sends, receives = groups.values()
     assert len(CATALOG) == 10
-    assert [line.split()[0] for line in lines] == list(CATALOG)
-    for line, op in zip(lines, CATALOG.values(), strict=True):
-        assert line.split()[1:3] == [op.method, op.path]
-    assert "create_token" in lines[0] and "(used by hgsync itself)" in lines[0]
-    assert sum("(used by hgsync itself)" in line for line in lines) == 1
+    assert [row[0] for row in sends] == list(CATALOG)
+    for row, op in zip(sends, CATALOG.values(), strict=True):
+        assert row[1:3] == [op.method, op.path]
+        assert row[3] == op.certainty
+    assert sends[0][0] == "create_token" and sends[0][-1] == "(used by hgsync itself)"
+    assert sum(row[-1] == "(used by hgsync itself)" for row in sends) == 1
+    assert [row[0] for row in receives] == list(WEBHOOKS)
+    for row, op in zip(receives, WEBHOOKS.values(), strict=True):
+        assert row[1:3] == [op.method, op.path]
+        assert row[3] == op.certainty
+        assert row[4] == (f"≤{op.batch_limit}" if op.batch_limit else "-")
+    by_name = {row[0]: row for row in receives}
+    assert by_name["price_update"][1:5] == ["PUT", "/webhooks/price-update", "doc", "≤1000"]
+    assert by_name["refund_create_result"][1:4] == [
+        "POST",
+        "/webhooks/refund-create-result",
+        "unknown (default chosen)",
+    ]
+    assert by_name["variant_listing_count"][-1] == "(a query: the marketplace answers)"
 
 
 def test_ops_json():
     result = hgsync("ops", "--json")
     rows = json.loads(result.stdout)
-    assert [r["name"] for r in rows] == list(CATALOG)
+    assert [r["name"] for r in rows] == [*CATALOG, *WEBHOOKS]
+    assert {r["direction"] for r in rows if r["name"] in WEBHOOKS} == {"inbound"}
+    assert {r["name"]: r["batch_limit"] for r in rows}["price_update"] == 1000
     assert {r["name"]: r["method"] for r in rows}["tracking_by_barcode"] == "GET"
 
 
@@ -73,6 +117,40 @@ def test_ops_json_of_one_operation_has_its_schema_and_example():
     assert (data["method"], data["path"]) == ("POST", "/v1/refunds")
     assert "items" in data["schema"]["properties"]
     assert data["example"]["refund_number"]
+
+
+def test_ops_shows_a_webhook():
+    result = hgsync("ops", "order_cancel_by_seller")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith("order_cancel_by_seller: Order cancel (canceled by seller)\n")
+    assert "  PUT /webhooks/order-cancel    (path: doc)" in out
+    assert "hgsync receives it (`receive: order_cancel_by_seller`)" in out
+    assert "event id: the body's `cancel_id`" in out
+    assert re.search(r"^  cancel_id  integer  required", out, re.M)
+    assert json.loads(out.split("example body:\n", 1)[1])["cancel_id"] == 556677
+
+    stock = hgsync("ops", "stock_update").stdout
+    assert "entities: each element of `items`, at most 1000 a call" in stock
+    assert "(path: inferred)" in stock
+
+
+def test_ops_shows_a_query_with_its_answer():
+    out = hgsync("ops", "variant_listing_count").stdout
+    assert "  GET /webhooks/variant-listing-count    (path: unknown (default chosen))" in out
+    assert "HG → MP query" in out
+    assert "query parameters (VariantListingCountQuery" in out
+    assert re.search(r"^  count  integer >= 0  required", out, re.M)
+    assert "example query parameters:" in out
+
+    data = json.loads(hgsync("ops", "variant_listing_status", "--json").stdout)
+    assert (data["direction"], data["method"], data["path"]) == (
+        "inbound",
+        "POST",
+        "/webhooks/variant-listing-status",
+    )
+    assert {"page", "size", "mp_sku"} <= set(data["schema"]["properties"])
+    assert set(data["answer_schema"]["properties"]) == {"items", "page", "size", "total"}
 
 
 def test_ops_of_an_unknown_name_lists_the_known_ones():

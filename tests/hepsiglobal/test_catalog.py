@@ -100,8 +100,9 @@ def test_resolve_unknown_lists_known_and_suggests() -> None:
     with pytest.raises(KeyError) as caught:
         resolve("cancel_order_items")
     text = str(caught.value)
-    assert text.startswith("unknown operation 'cancel_order_items'; known: cancel_order_item, ")
-    assert "tracking_by_shipment_id" in text
+    assert text.startswith("unknown operation 'cancel_order_items'; known: bulk_merchant_active, ")
+    assert "cancel_order_item, " in text and "tracking_by_shipment_id" in text
+    assert "stock_update" in text  # both directions' names: `hgsync ops NAME` shows either
     assert "did you mean 'cancel_order_item'?" in text
     with pytest.raises(ValueError, match="known: ") as no_match:
         resolve("zzz")

@@ -1,0 +1,194 @@
+"""Inbound pipelines, checked and compiled: a webhook applied to the marketplace
+(:class:`InboundPipeline`) or a question HG asks, answered from SQL (:class:`AnswerPipeline`).
+
+Same loader, same ``file:line:col`` problems, same sandboxed Jinja as outbound pipelines;
+templates see ``event`` (the body), ``item`` (an element of the ``each:`` list) and
+``meta`` (``event_id``, ``operation``, ``received_at``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from engine.definitions.inbound_model import AnswerSpec, InboundSpec
+from engine.definitions.operations import Operation
+from engine.definitions.pipeline_file import _compile, _compile_structure, without_unset
+from engine.definitions.plugins import SourceContext, known_operations, known_sinks
+from engine.definitions.problems import suggest, validation_problems
+from engine.definitions.settings import Settings
+from engine.definitions.yamldoc import YamlDoc
+from engine.errors import Problem
+from engine.mapping.render import ItemValues, Leaf, RenderError, Structure
+
+INBOUND_KEYS = ("receive", "answer")
+
+
+@dataclass
+class InboundPipeline:
+    """A webhook applied to the marketplace through a sink."""
+
+    name: str
+    file: str
+    spec: InboundSpec
+    operation: Operation
+    sink_type: str
+    sink_config: BaseModel
+    when: Leaf | None
+    columns: Structure
+    digest: str
+
+    def make_sink(self, settings: Settings, home: Path) -> Any:
+        """A new sink connector (a ``connectors.sinks.base.SinkConnector``)."""
+        context = SourceContext(home=home, connections=settings.connections, pipeline=self.name)
+        return known_sinks()[self.sink_type](self.sink_config, context)
+
+    def rows(self, body: Any, meta: dict[str, Any]) -> list[dict[str, Any]]:
+        """The rows an event becomes. Raises RenderError naming the element that failed."""
+        event = ItemValues(body) if isinstance(body, dict) else body
+        context: dict[str, Any] = {"event": event, "meta": meta}
+        elements: list[tuple[str, Any]] = [("", None)]
+        if self.spec.each is not None:
+            found: Any = body
+            for part in self.spec.each.split("."):
+                found = found.get(part) if isinstance(found, dict) else None
+            if found is None:
+                return []
+            if not isinstance(found, list):
+                raise RenderError(f"{self.spec.each} is a {type(found).__name__}, not a list")
+            elements = [(f"{self.spec.each}[{i}]", e) for i, e in enumerate(found)]
+        rows = []
+        for where, element in elements:
+            if self.spec.each is not None:
+                context["item"] = ItemValues(element) if isinstance(element, dict) else element
+            try:
+                if self.when is not None and not self.when.render(context):
+                    continue
+                rows.append(self.columns.render(context))
+            except RenderError as exc:
+                raise RenderError(f"{where}: {exc}" if where else str(exc)) from None
+        return rows
+
+
+@dataclass
+class AnswerPipeline:
+    """A query HG sends, answered from the marketplace's tables."""
+
+    name: str
+    file: str
+    spec: AnswerSpec
+    operation: Operation
+    digest: str
+
+
+def is_inbound(data: Any) -> bool:
+    return isinstance(data, dict) and any(key in data for key in INBOUND_KEYS)
+
+
+def load_inbound(
+    doc: YamlDoc, name: str, digest: str, settings: Settings | None, home: Path
+) -> tuple[InboundPipeline | AnswerPipeline | None, list[Problem]]:
+    """Check and compile an inbound pipeline file (one with ``receive:`` or ``answer:``)."""
+    problems = list(doc.problems)
+    if "answer" in doc.data:
+        return _load_answer(doc, name, digest, settings, problems)
+    try:
+        spec = InboundSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        return None, without_unset(doc, [*problems, *validation_problems(doc, exc, InboundSpec)])
+    operation = _operation(doc, "receive", spec.receive, settings, problems, query=False)
+    sink = _check_sink(doc, spec, settings, home, name, problems)
+    scope = frozenset({"event", "meta", *(["item"] if spec.each else [])})
+    when = None
+    if spec.when is not None:
+        when = _compile(doc, ("when",), spec.when, problems, expression=True, scope=scope, row=False)
+    columns = _compile_structure(doc, ("columns",), spec.columns, problems, scope, row=False)
+    if operation is None or sink is None or columns is None or any(p.severity == "error" for p in problems):
+        return None, problems
+    pipeline = InboundPipeline(name, doc.file, spec, operation, sink[0], sink[1], when, columns, digest)
+    return pipeline, problems
+
+
+def _load_answer(
+    doc: YamlDoc, name: str, digest: str, settings: Settings | None, problems: list[Problem]
+) -> tuple[AnswerPipeline | None, list[Problem]]:
+    try:
+        spec = AnswerSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        return None, without_unset(doc, [*problems, *validation_problems(doc, exc, AnswerSpec)])
+    operation = _operation(doc, "answer", spec.answer, settings, problems, query=True)
+    if settings is not None and spec.query.connection not in settings.connections:
+        known = ", ".join(sorted(settings.connections)) or "none"
+        problems.append(
+            doc.problem(
+                ("query", "connection"),
+                f"no connection named {spec.query.connection!r} in config (connections: {known})",
+            )
+        )
+    if operation is None or any(p.severity == "error" for p in problems):
+        return None, problems
+    return AnswerPipeline(name, doc.file, spec, operation, digest), problems
+
+
+def _operation(
+    doc: YamlDoc, field: str, name: str, settings: Settings | None, problems: list[Problem], *, query: bool
+) -> Operation | None:
+    catalog = known_operations()
+    wanted = {n: op for n, op in catalog.items() if op.direction == "inbound" and op.query == query}
+    if name not in wanted:
+        if name in catalog and catalog[name].direction == "outbound":
+            why = f"{name!r} is a request hgsync sends to HG; send it with an outbound pipeline (operation: {name})"
+        elif name in catalog:
+            other = "answer" if catalog[name].query else "receive"
+            why = (
+                f"{name!r} is {'a query HG asks' if catalog[name].query else 'an event'}; use {other}: {name}"
+            )
+        else:
+            why = f"unknown webhook {name!r}{suggest(name, wanted)}"
+        problems.append(
+            doc.problem((field,), f"{why} (these can be {field}d: {', '.join(wanted) or 'none'})")
+        )
+        return None
+    operation = wanted[name]
+    if settings is not None and settings.receiver is not None:
+        operation = operation.with_override(settings.receiver.operations.get(name))
+    return operation
+
+
+def _check_sink(
+    doc: YamlDoc, spec: InboundSpec, settings: Settings | None, home: Path, name: str, problems: list[Problem]
+) -> tuple[str, BaseModel] | None:
+    sinks = known_sinks()
+    names = ", ".join(sorted(sinks))
+    if len(spec.into) != 1:
+        problems.append(
+            doc.problem(("into",), f"give exactly one sink (one of: {names}), e.g. into: {{table: {{...}}}}")
+        )
+        return None
+    ((kind, block),) = spec.into.items()
+    if kind not in sinks:
+        problems.append(
+            doc.problem(
+                ("into", kind), f"unknown sink {kind!r} (known: {names}){suggest(kind, sinks)}", key=True
+            )
+        )
+        return None
+    model = sinks[kind].Config
+    try:
+        config = model.model_validate(block if block is not None else {})
+    except ValidationError as exc:
+        problems.extend(validation_problems(doc, exc, model, prefix=("into", kind)))
+        return None
+    if settings is not None:
+        context = SourceContext(home=home, connections=settings.connections, pipeline=name)
+        found = [
+            doc.problem(("into", kind, *loc), message)
+            for loc, message in sinks[kind](config, context).check()
+        ]
+        problems.extend(found)
+        if found:
+            return None
+    return kind, config
