@@ -24,6 +24,7 @@ from engine.cli.sandbox_command import sandbox
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="hgsync", prog_name="hgsync", message="%(prog)s %(version)s")
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
@@ -51,15 +52,23 @@ main.add_command(sandbox)
 
 @main.command()
 @click.option("--offline", is_flag=True, help="Do not open sources to check the columns templates use.")
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON, for scripts and CI.")
 @click.pass_obj
 @guarded
-def validate(obj: Context, offline: bool) -> None:
+def validate(obj: Context, offline: bool, as_json: bool) -> None:
     """Check config and every pipeline file; print every problem as file:line:col path: message.
 
     Never talks to HepsiGlobal. Unless --offline, opens each source (a database, a CSV
     folder) to check that the columns templates use exist. Exits 0 when clean, 2 when not.
     """
     project = obj.project(columns=not offline, strict=False)
+    if as_json:
+        from dataclasses import asdict
+
+        problems = [asdict(p) for p in sorted(project.problems)]
+        ok = not project.errors
+        click.echo(json.dumps({"ok": ok, "pipelines": sorted(project.pipelines), "problems": problems}))
+        sys.exit(0 if ok else EXIT_CONFIG)
     for problem in sorted(project.problems):
         click.echo(str(problem))
     errors = project.errors
@@ -127,11 +136,12 @@ def ops(name: str | None, as_json: bool) -> None:
 @click.argument("pipeline")
 @click.option("--retry-failed", is_flag=True, help="Count keys HG rejected earlier as due again.")
 @click.option("--show", default=3, show_default=True, help="How many requests to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON, for scripts and CI.")
 @click.pass_obj
 @guarded
-def plan(obj: Context, pipeline: str, retry_failed: bool, show: int) -> None:
+def plan(obj: Context, pipeline: str, retry_failed: bool, show: int, as_json: bool) -> None:
     """Show what `run` would send, sending nothing: new, changed, unchanged, failing rows."""
-    from engine.cli.report import plan_text
+    from engine.cli.report import plan_json, plan_text
     from engine.outbound.run import plan_pipeline
 
     project = obj.project()
@@ -140,7 +150,11 @@ def plan(obj: Context, pipeline: str, retry_failed: bool, show: int) -> None:
     try:
         with plan_pipeline(project, pipe.name, state, retry_failed=retry_failed) as result:
             assert project.settings is not None
-            click.echo(plan_text(result, show=show, base_url=project.settings.targets[pipe.target].base_url))
+            base_url = project.settings.targets[pipe.target].base_url
+            if as_json:
+                click.echo(json.dumps(plan_json(result, show=show, base_url=base_url), default=str))
+            else:
+                click.echo(plan_text(result, show=show, base_url=base_url))
     finally:
         state.close()
 
@@ -157,10 +171,16 @@ def plan(obj: Context, pipeline: str, retry_failed: bool, show: int) -> None:
     show_default=True,
     help="If another process is running the pipeline, wait this many seconds for it.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON lines, one per pipeline.")
 @click.pass_obj
 @guarded
 def run(
-    obj: Context, pipelines: tuple[str, ...], run_all: bool, retry_failed: bool, wait_seconds: float
+    obj: Context,
+    pipelines: tuple[str, ...],
+    run_all: bool,
+    retry_failed: bool,
+    wait_seconds: float,
+    as_json: bool,
 ) -> None:
     """Run pipelines for real: send what is new or changed, record outcomes, print a summary.
 
@@ -187,7 +207,8 @@ def run(
                 state,
                 retry_failed=retry_failed,
                 wait=wait_seconds,
-                progress=sys.stdout.isatty(),
+                progress=not as_json,
+                as_json=as_json,
             )
         )
     finally:
