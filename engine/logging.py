@@ -107,7 +107,7 @@ def configure(*, json: bool | None = None, level: str = "info", stream: TextIO |
     renderer: Any = (
         structlog.processors.JSONRenderer(sort_keys=False)
         if json
-        else structlog.dev.ConsoleRenderer(colors=terminal)
+        else structlog.dev.ConsoleRenderer(colors=terminal, exception_formatter=structlog.dev.plain_traceback)
     )
     factory: Any = structlog.PrintLoggerFactory(file=stream)
     _console = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -63,6 +63,17 @@ class LoggingSettings(BaseModel):
     )
 
 
+class HttpAuth(BaseModel):
+    """HTTP Basic credentials the status server asks for its page, status.json and buttons."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(..., min_length=1, description="the user name")
+    password: SecretStr = Field(
+        ..., min_length=8, description="the password; keep it out of the file: ${env:HGSYNC_STATUS_PASSWORD}"
+    )
+
+
 class DaemonSettings(BaseModel):
     """How `hgsync daemon` runs."""
 
@@ -70,6 +81,11 @@ class DaemonSettings(BaseModel):
 
     http_host: str = Field("127.0.0.1", description="address of /healthz, /metrics and the status page")
     http_port: int | None = Field(8790, ge=0, le=65535, description="port of the status server; null: none")
+    http_auth: HttpAuth | None = Field(
+        None,
+        description="user and password for the status page and its buttons (/healthz and /metrics stay "
+        "open); without it the buttons work only when the server listens on a loopback address",
+    )
     misfire_grace: float = Field(
         300.0, ge=0, description="seconds after a missed run time within which the run still happens (once)"
     )

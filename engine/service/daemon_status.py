@@ -56,6 +56,7 @@ class DaemonStatus:
         self.stopping = False
         self._lock = threading.Lock()
         self.running: dict[str, datetime] = {}
+        self.progress: dict[str, dict[str, int | None]] = {}  # running pipeline → to_send, done
         self.runs: Counter[tuple[str, str]] = Counter()
         self.rows: Counter[tuple[str, str]] = Counter()
         self.requests: Counter[tuple[str, str]] = Counter()
@@ -69,10 +70,16 @@ class DaemonStatus:
     def run_started(self, pipeline: str) -> None:
         with self._lock:
             self.running[pipeline] = datetime.now(UTC)
+            self.progress[pipeline] = {"to_send": None, "done": 0}
+
+    def run_planned(self, pipeline: str, to_send: int) -> None:
+        with self._lock:
+            self.progress.setdefault(pipeline, {"done": 0})["to_send"] = to_send
 
     def run_ended(self, pipeline: str, status: str, counts: dict[str, int] | None) -> None:
         with self._lock:
             self.running.pop(pipeline, None)
+            self.progress.pop(pipeline, None)
             self.runs[(pipeline, status)] += 1
             for key, label in ROW_OUTCOMES.items():
                 if counts and counts.get(key):
@@ -83,6 +90,8 @@ class DaemonStatus:
 
     def request_done(self, pipeline: str, status: int | None, attempts: int) -> None:
         with self._lock:
+            if pipeline in self.progress:
+                self.progress[pipeline]["done"] = (self.progress[pipeline].get("done") or 0) + 1
             self.requests[(pipeline, str(status) if status is not None else "network_error")] += 1
             self.retries[pipeline] += max(attempts - 1, 0)
 
@@ -95,6 +104,7 @@ class DaemonStatus:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             running = dict(self.running)
+            progress = {name: dict(p) for name, p in self.progress.items()}
             metrics = {
                 "runs_total": [
                     {"pipeline": p, "status": s, "value": v} for (p, s), v in sorted(self.runs.items())
@@ -122,6 +132,8 @@ class DaemonStatus:
             pipelines.append(
                 self._pipeline(name, running.get(name), overlaps.get(name, 0), last_success.get(name))
             )
+            if name in progress:
+                pipelines[-1]["progress"] = progress[name]
         return {
             "started_at": _iso(self.started_at),
             "pid": os.getpid(),
@@ -172,9 +184,11 @@ class DaemonStatus:
                 {**row, "updated_at": _iso(row["updated_at"].replace(tzinfo=row["updated_at"].tzinfo or UTC))}
                 for row in self.state.failing(name, FAILING)
             ],
+            # a running run's requests on the wire are marked `sending`: in flight, not in doubt
             "in_doubt": [
                 {**row, "updated_at": _iso(row["updated_at"].replace(tzinfo=row["updated_at"].tzinfo or UTC))}
                 for row in self.state.in_doubt(name, FAILING)
+                if running is None or row["status"] != "sending"
             ],
             "skipped_overlaps": overlaps,
         }

@@ -135,7 +135,14 @@ class Daemon:
             if port is not None:
                 from engine.service.status_server import StatusServer
 
-                server = StatusServer(settings.daemon.http_host, port, self.status.snapshot).start()
+                auth = settings.daemon.http_auth
+                server = StatusServer(
+                    settings.daemon.http_host,
+                    port,
+                    self.status.snapshot,
+                    act=self._act_from_thread(asyncio.get_running_loop()),
+                    auth=(auth.username, auth.password.get_secret_value()) if auth else None,
+                ).start()
                 log.info("status_server_started", url=server.url)
             signals.install(self._stop_cleanly, self._stop_now)
             if not await self.lease.take(standby=standby, stop=self.stop):
@@ -289,8 +296,33 @@ class Daemon:
 
     # -- one run ---------------------------------------------------------------------------------
 
-    async def _job(self, name: str) -> None:
-        if self.stop.is_set() or name not in self.live.pipelines:
+    def _act_from_thread(self, loop: asyncio.AbstractEventLoop) -> Any:
+        """The status page's buttons: start a run now (from the server's thread)."""
+
+        def act(name: str, retry_failed: bool) -> str:
+            future = asyncio.run_coroutine_threadsafe(self._run_now(name, retry_failed), loop)
+            return future.result(timeout=10)
+
+        return act
+
+    async def _run_now(self, name: str, retry_failed: bool) -> str:
+        if self.stop.is_set():
+            raise ValueError("the daemon is stopping: no new run starts")
+        if name not in self.live.pipelines:
+            raise ValueError(f"no pipeline {name!r} is loaded")
+        if name in self.tasks:
+            raise ValueError(f"{name} is running already")
+        if self.lease is not None and self.lease.role != "active":
+            raise ValueError("this daemon is not the active one")
+        asyncio.get_running_loop().create_task(
+            self._job(name, retry_failed=retry_failed, trigger="status page")
+        )
+        log.info("run_requested", pipeline=name, retry_failed=retry_failed, by="status page")
+        what = "retrying its failed rows" if retry_failed else "now"
+        return f"{name}: run started ({what})"
+
+    async def _job(self, name: str, retry_failed: bool = False, trigger: str = "daemon") -> None:
+        if self.stop.is_set() or name not in self.live.pipelines or name in self.tasks:
             return
         assert self.state is not None and self.status is not None
         task = asyncio.current_task()
@@ -308,7 +340,15 @@ class Daemon:
                 self.status.request_done(name, result.status, result.attempts)  # type: ignore[union-attr]
 
             result = await run_pipeline(
-                project, name, self.state, trigger="daemon", stop=self.stop, client=client, on_outcome=outcome
+                project,
+                name,
+                self.state,
+                trigger=trigger,
+                retry_failed=retry_failed,
+                stop=self.stop,
+                client=client,
+                on_outcome=outcome,
+                on_planned=lambda plan: self.status.run_planned(name, plan.to_send),  # type: ignore[union-attr]
             )
             status, counts = result.status, result.counts
         except LockedError as exc:

@@ -16,6 +16,14 @@ described in the daemon's docs and mirrored by the tests' fake). Routes, all ``G
 - ``/metrics``: the Prometheus text format 0.0.4 (:func:`engine.service.metrics.render_prometheus`).
 - ``/status.json``: the snapshot itself.
 - ``/``: the status page for people (:func:`engine.service.status_page.render_page`).
+- ``POST /actions``: the page's buttons, a form of ``pipeline``, ``action`` (``run`` or
+  ``retry-failed``) and ``csrf``, the server's token, which only the page carries. Answered
+  with a 303 back to the page, which then shows what happened. Given only when the server
+  has an ``act`` callback and either credentials (``auth``) or a loopback address; a request
+  whose ``Origin`` is not this server is refused.
+
+With ``auth`` (user, password), the page, ``/status.json`` and ``/actions`` ask for HTTP
+Basic credentials; ``/healthz`` and ``/metrics`` stay open for probes and scrapers.
 
 Anything else is 404; any other method 405 with ``Allow: GET``. When ``snapshot()`` or a
 rendering raises, the answer is a short 500 naming the exception's type (the details go to
@@ -34,13 +42,16 @@ Usage: ``with StatusServer("127.0.0.1", 8790, daemon.snapshot) as server: print(
 
 from __future__ import annotations
 
+import base64
+import hmac
 import ipaddress
 import json
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from engine.http_server import BackgroundServer, TrackedHandler, TrackingServer
 from engine.logging import get_logger
@@ -51,13 +62,16 @@ from engine.service.status_page import last_finished, render_page
 log = get_logger(__name__)
 
 Snapshot = Callable[[], dict[str, Any]]
+Act = Callable[[str, bool], str]  # (pipeline, retry failed rows) → what was done; ValueError: refused
 ROUTES = ("/", "/healthz", "/metrics", "/status.json")
+PRIVATE = ("/", "/status.json", "/actions")  # behind the credentials, when there are some
+MAX_FORM = 4096
 JSON_TYPE = "application/json"
 HTML_TYPE = "text/html; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
 _CSP = (
     "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self'; "
-    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
 
@@ -100,10 +114,27 @@ class _Server(TrackingServer):
     request_queue_size = 64
     error_event = "status_connection_error"
 
-    def __init__(self, address: tuple[str, int], snapshot: Snapshot) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        snapshot: Snapshot,
+        act: Act | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
         self.snapshot = snapshot
         self.loopback_only = _is_loopback(address[0])
+        self.auth = auth
+        self.act = act if act is not None and (auth is not None or self.loopback_only) else None
+        self.csrf = secrets.token_urlsafe(24)
+        self.notices: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id → (kind, text), the last few
         super().__init__(address, _Handler)
+
+    def remember(self, kind: str, text: str) -> str:
+        key = secrets.token_urlsafe(8)
+        self.notices[key] = (kind, text)
+        while len(self.notices) > 32:
+            self.notices.popitem(last=False)
+        return key
 
 
 class _Handler(TrackedHandler):
@@ -140,22 +171,90 @@ class _Handler(TrackedHandler):
         if self.headers.get("Transfer-Encoding") or self.headers.get("Content-Length", "0").strip() != "0":
             self.close_connection = True
 
-    def do_GET(self) -> None:
-        self._begin()
+    def _refused(self) -> bool:
+        """Answer 403 for a foreign host name, 401 without the credentials; True when answered."""
         host = _host_name(self.headers.get("Host", ""))
         if self.server.loopback_only and host and not _is_loopback(host):
             self._send(403, "this status server answers only requests for a loopback host\n", TEXT_TYPE)
-        elif self._path not in ROUTES:
+            return True
+        if self.server.auth is not None and self._path in PRIVATE and not self._authorized():
+            self._send(
+                401,
+                "credentials needed\n",
+                TEXT_TYPE,
+                {"WWW-Authenticate": 'Basic realm="hgsync", charset="UTF-8"'},
+            )
+            return True
+        return False
+
+    def _authorized(self) -> bool:
+        assert self.server.auth is not None
+        header = self.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        want_user, want_password = self.server.auth
+        same_user = hmac.compare_digest(user.encode(), want_user.encode())
+        return hmac.compare_digest(password.encode(), want_password.encode()) and same_user
+
+    def do_GET(self) -> None:
+        self._begin()
+        if self._refused():
+            return
+        if self._path not in ROUTES:
             known = ", ".join(ROUTES)
             self._send(404, f"not found: {self._path} (known: {known})\n", TEXT_TYPE)
         else:
             self._route(self._path)
 
+    def do_POST(self) -> None:
+        self._started = time.perf_counter()
+        self._path = urlsplit(self.path).path
+        if self._path != "/actions":
+            self._not_allowed()
+            return
+        length = self.headers.get("Content-Length", "")
+        if self.headers.get("Transfer-Encoding") or not length.isdigit() or int(length) > MAX_FORM:
+            self.close_connection = True
+            self._send(400, f"a form of at most {MAX_FORM} bytes, with a Content-Length\n", TEXT_TYPE)
+            return
+        form = parse_qs(self.rfile.read(int(length)).decode("utf-8", "replace"))
+        if self._refused():
+            return
+        if self.server.act is None:
+            self._send(
+                403, "actions are off: set daemon.http_auth, or listen on a loopback address\n", TEXT_TYPE
+            )
+            return
+        origin = self.headers.get("Origin")
+        if origin and origin != "null" and urlsplit(origin).netloc != self.headers.get("Host", ""):
+            self._send(403, "a form from another site\n", TEXT_TYPE)
+            return
+        given = (form.get("csrf") or [""])[0]
+        if not hmac.compare_digest(given.encode(), self.server.csrf.encode()):
+            self._send(403, "the form's token is missing or old: reload the page\n", TEXT_TYPE)
+            return
+        pipeline, action = (form.get("pipeline") or [""])[0], (form.get("action") or [""])[0]
+        if action not in ("run", "retry-failed"):
+            self._send(400, "action: run or retry-failed\n", TEXT_TYPE)
+            return
+        try:
+            kind, text = "ok", self.server.act(pipeline, action == "retry-failed")
+        except ValueError as exc:
+            kind, text = "bad", str(exc)
+        log.info("status_action", pipeline=pipeline, action=action, result=kind, message=text)
+        key = self.server.remember(kind, text)
+        self._send(303, f"{text}\n", TEXT_TYPE, {"Location": f"./?notice={key}"})
+
     def _not_allowed(self) -> None:
         self._begin()
         self._send(405, "method not allowed: use GET\n", TEXT_TYPE, {"Allow": "GET"})
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _not_allowed
+    do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _not_allowed
 
     def _route(self, path: str) -> None:
         try:
@@ -171,7 +270,11 @@ class _Handler(TrackedHandler):
             else:
                 nonce = secrets.token_urlsafe(16)
                 csp = {"Content-Security-Policy": _CSP.format(nonce=nonce), "Referrer-Policy": "no-referrer"}
-                answer = (200, render_page(snapshot, nonce=nonce), HTML_TYPE, csp)
+                key = (parse_qs(urlsplit(self.path).query).get("notice") or [""])[0]
+                kind, notice = self.server.notices.get(key, ("ok", None))
+                csrf = self.server.csrf if self.server.act is not None else None
+                page = render_page(snapshot, nonce=nonce, csrf=csrf, notice=notice, notice_kind=kind)
+                answer = (200, page, HTML_TYPE, csp)
         except Exception as exc:  # a broken snapshot must not take the server down
             log.error("status_snapshot_failed", path=path, error=type(exc).__name__, exc_info=True)
             message = (
@@ -190,11 +293,20 @@ class StatusServer:
     it starts (unless started already) and stops.
     """
 
-    def __init__(self, host: str, port: int, snapshot: Snapshot) -> None:
-        """``port`` 0 picks a free port; after :meth:`start`, ``port`` is the one bound."""
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        snapshot: Snapshot,
+        *,
+        act: Act | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
+        """``port`` 0 picks a free port; after :meth:`start`, ``port`` is the one bound.
+        ``act``: runs a pipeline now, for the page's buttons; ``auth``: (user, password)."""
         self.host, self.port, self.snapshot = host, port, snapshot
         self._background = BackgroundServer(
-            lambda: _Server((self.host, self.port), self.snapshot),
+            lambda: _Server((self.host, self.port), self.snapshot, act, auth),
             what="the status server",
             thread_name="hgsync-status",
             poll_interval=0.1,

@@ -293,8 +293,8 @@ def test_page_escapes_names_and_problems_from_files() -> None:
     snap["config_problems"] = ["</code></li><script>alert(3)</script>"]
     page = render_page(snap)
     assert "<img" not in page and "<b>" not in page and "alert(3)</script>" not in page
-    assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
-    assert "&lt;b&gt;bold&lt;/b&gt; &amp; &quot;quoted&quot;" in page
+    assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in page
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; &#34;quoted&#34;" in page
 
 
 def test_relative_times() -> None:
@@ -317,3 +317,91 @@ def test_page_of_a_stopping_daemon_with_odd_values() -> None:
     page = render_page(snap)
     assert "Stopping" in page and "not a time" in page and "disabled" in page
     assert json.dumps(snap)  # the fake stays JSON-serialisable
+
+
+# --- the page's summary, chart, progress ------------------------------------------------------------
+
+
+def test_the_summary_table_shows_a_broken_file_a_running_run_and_the_last_runs() -> None:
+    snap = fake_snapshot()
+    snap["pipelines"][1]["progress"] = {"to_send": 200, "done": 50}
+    page = render_page(snap)
+    summary = page.split('<table class="summary">', 1)[1].split("</table>", 1)[0]
+    row = summary.split('data-pipeline="order-status"', 1)[1].split("</tr>", 1)[0]
+    assert STALE_PROBLEM.replace("'", "&#39;") in row and "stale: file broken" in row
+    assert "50 of 200 sent" in row
+    cancel = summary.split('data-pipeline="cancel-order-items"', 1)[1].split("</tr>", 1)[0]
+    bars = re.findall(r"<title>([^<]+)</title>", cancel)
+    assert len(bars) == 2 and bars[-1].endswith("failed, delivered 1, rejected or failed 1, row errors 0")
+    assert "<form" not in page  # no buttons without a token
+    # pipelines are collapsed below the summary
+    assert re.search(r'<details class="pipeline" id="p0-cancel-order-items">', page)
+    assert '<details class="pipeline" open' not in page
+
+
+# --- actions: the page's buttons ----------------------------------------------------------------------
+
+
+class Actions:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, bool]] = []
+
+    def __call__(self, pipeline: str, retry_failed: bool) -> str:
+        if pipeline == "order-status":
+            raise ValueError("order-status is running already")
+        self.calls.append((pipeline, retry_failed))
+        return f"{pipeline}: run started"
+
+
+def _token(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+
+def test_run_now_posts_with_the_token_and_shows_the_answer(daemon: Daemon) -> None:
+    actions = Actions()
+    with (
+        StatusServer("127.0.0.1", 0, daemon.snapshot, act=actions) as server,
+        httpx.Client(base_url=server.url, timeout=10) as http,
+    ):
+        page = http.get("/").text
+        token = _token(page)
+        assert "Run now" in page and "Retry failed rows" in page
+        form = {"csrf": token, "pipeline": "cancel-order-items", "action": "retry-failed"}
+        answer = http.post("/actions", data=form)
+        assert answer.status_code == 303 and actions.calls == [("cancel-order-items", True)]
+        shown = http.get(answer.headers["location"]).text
+        assert 'id="notice"' in shown and "cancel-order-items: run started" in shown
+
+        refused = http.post("/actions", data={**form, "pipeline": "order-status", "action": "run"})
+        assert refused.status_code == 303
+        assert "order-status is running already" in http.get(refused.headers["location"]).text
+
+        assert http.post("/actions", data={**form, "csrf": "guess"}).status_code == 403
+        assert http.post("/actions", data={**form, "action": "drop-tables"}).status_code == 400
+        foreign = http.post("/actions", data=form, headers={"Origin": "http://evil.example"})
+        assert foreign.status_code == 403
+        assert http.post("/healthz", data=form).status_code == 405
+        assert actions.calls == [("cancel-order-items", True)]
+
+
+def test_credentials_guard_the_page_and_the_buttons_but_not_health_or_metrics(daemon: Daemon) -> None:
+    actions = Actions()
+    auth = ("ops", "correct horse battery")
+    with (
+        StatusServer("127.0.0.1", 0, daemon.snapshot, act=actions, auth=auth) as server,
+        httpx.Client(base_url=server.url, timeout=10) as http,
+    ):
+        for path in ("/", "/status.json"):
+            answer = http.get(path)
+            assert answer.status_code == 401 and answer.headers["www-authenticate"].startswith("Basic")
+            assert http.get(path, auth=("ops", "wrong")).status_code == 401
+        assert http.get("/healthz").status_code == 200 and http.get("/metrics").status_code == 200
+        token = _token(http.get("/", auth=auth).text)
+        form = {"csrf": token, "pipeline": "cancel-order-items", "action": "run"}
+        assert http.post("/actions", data=form).status_code == 401
+        assert http.post("/actions", data=form, auth=auth).status_code == 303
+        assert actions.calls == [("cancel-order-items", False)]
+
+
+def test_actions_are_off_without_a_callback(client: httpx.Client) -> None:
+    assert client.post("/actions", data={"csrf": "x", "pipeline": "a", "action": "run"}).status_code == 403
