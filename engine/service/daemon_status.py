@@ -1,9 +1,10 @@
 """What the daemon knows about itself, for /healthz, /metrics and the status page.
 
-Counters are kept since the daemon started (Prometheus counters reset on restart, as
-usual). :meth:`DaemonStatus.snapshot` is called from the status server's threads, so
-everything it reads is copied under a lock; run history and failing keys come from the
-state store, which is safe to query from any thread.
+Metrics are kept by :class:`engine.service.metrics.DaemonMetrics` (``self.metrics``), fed
+here as runs start and end and as each HTTP attempt is answered (:meth:`DaemonStatus.attempt`,
+the HG clients' hook). :meth:`DaemonStatus.snapshot` is called from the status server's
+threads, so everything it reads is copied under a lock; run history and failing keys come
+from the state store, which is safe to query from any thread.
 """
 
 from __future__ import annotations
@@ -13,27 +14,19 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib.metadata import version
 from typing import Any
+
+import structlog
 
 from engine.service.lease import Lease
 from engine.service.live import LiveProject
+from engine.service.metrics import DaemonMetrics
 from engine.store import StateStore
 
-VERSION = "0.1.0"
+VERSION = version("hgsync")
 LAST_RUNS = 10
 FAILING = 20
-# run counts → the outcome label of hgsync_rows_total
-ROW_OUTCOMES = {
-    "delivered": "delivered",
-    "send_rejected": "rejected",
-    "send_failed": "failed",
-    "unchanged": "unchanged",
-    "error": "error",
-    "rejected": "still_rejected",
-    "filtered": "filtered",
-    "superseded": "superseded",
-    "unsent": "unsent",
-}
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -57,13 +50,9 @@ class DaemonStatus:
         self._lock = threading.Lock()
         self.running: dict[str, datetime] = {}
         self.progress: dict[str, dict[str, int | None]] = {}  # running pipeline → to_send, done
-        self.runs: Counter[tuple[str, str]] = Counter()
-        self.rows: Counter[tuple[str, str]] = Counter()
-        self.requests: Counter[tuple[str, str]] = Counter()
-        self.retries: Counter[str] = Counter()
         self.overlaps: Counter[str] = Counter()
         self.last_success: dict[str, datetime] = {}
-        self.last_ok: dict[str, bool] = {}
+        self.metrics = DaemonMetrics(keys=self._key_counts, stale=self._stale)
 
     # -- updates, from the event loop ------------------------------------------------------------
 
@@ -76,28 +65,42 @@ class DaemonStatus:
         with self._lock:
             self.progress.setdefault(pipeline, {"done": 0})["to_send"] = to_send
 
-    def run_ended(self, pipeline: str, status: str, counts: dict[str, int] | None) -> None:
+    def run_ended(
+        self, pipeline: str, status: str, counts: dict[str, int] | None, seconds: float = 0.0
+    ) -> None:
+        now = datetime.now(UTC)
         with self._lock:
             self.running.pop(pipeline, None)
             self.progress.pop(pipeline, None)
-            self.runs[(pipeline, status)] += 1
-            for key, label in ROW_OUTCOMES.items():
-                if counts and counts.get(key):
-                    self.rows[(pipeline, label)] += counts[key]
-            self.last_ok[pipeline] = status == "ok"
             if status == "ok":
-                self.last_success[pipeline] = datetime.now(UTC)
+                self.last_success[pipeline] = now
+        self.metrics.run_ended(pipeline, status, counts, seconds, now.timestamp())
 
     def request_done(self, pipeline: str, status: int | None, attempts: int) -> None:
         with self._lock:
             if pipeline in self.progress:
                 self.progress[pipeline]["done"] = (self.progress[pipeline].get("done") or 0) + 1
-            self.requests[(pipeline, str(status) if status is not None else "network_error")] += 1
-            self.retries[pipeline] += max(attempts - 1, 0)
+        self.metrics.retried(pipeline, attempts - 1)
+
+    def attempt(self, token: bool, status: int | None, seconds: float) -> None:
+        """One HTTP attempt answered (or not): the HG clients' hook. The run's pipeline rides
+        in the log context; the operation is the pipeline's, or create_token for a token."""
+        pipeline = str(structlog.contextvars.get_contextvars().get("pipeline") or "")
+        found = self.live.pipelines.get(pipeline)
+        operation = "create_token" if token else (found.operation.name if found else "unknown")
+        self.metrics.attempt(pipeline, operation, status, seconds)
 
     def overlap_skipped(self, pipeline: str) -> None:
         with self._lock:
             self.overlaps[pipeline] += 1
+        self.metrics.overlap(pipeline)
+
+    def _key_counts(self) -> dict[str, dict[str, int]]:
+        return {name: self.state.count_by_status(name) for name in sorted(self.live.pipelines)}
+
+    def _stale(self) -> dict[str, bool]:
+        live = self.live
+        return {name: bool(live.pipeline_problems(name)) and name in live.pipelines for name in live.files}
 
     # -- reading, from any thread ----------------------------------------------------------------
 
@@ -105,25 +108,6 @@ class DaemonStatus:
         with self._lock:
             running = dict(self.running)
             progress = {name: dict(p) for name, p in self.progress.items()}
-            metrics = {
-                "runs_total": [
-                    {"pipeline": p, "status": s, "value": v} for (p, s), v in sorted(self.runs.items())
-                ],
-                "rows_total": [
-                    {"pipeline": p, "outcome": o, "value": v} for (p, o), v in sorted(self.rows.items())
-                ],
-                "requests_total": [
-                    {"pipeline": p, "status": s, "value": v} for (p, s), v in sorted(self.requests.items())
-                ],
-                "retries_total": [{"pipeline": p, "value": v} for p, v in sorted(self.retries.items())],
-                "skipped_overlaps_total": [
-                    {"pipeline": p, "value": v} for p, v in sorted(self.overlaps.items())
-                ],
-                "last_success_timestamp_seconds": [
-                    {"pipeline": p, "value": t.timestamp()} for p, t in sorted(self.last_success.items())
-                ],
-                "last_run_ok": [{"pipeline": p, "value": int(ok)} for p, ok in sorted(self.last_ok.items())],
-            }
             overlaps = dict(self.overlaps)
             last_success = dict(self.last_success)
         live = self.live
@@ -142,7 +126,6 @@ class DaemonStatus:
             "lease": self.lease.describe() if self.lease is not None else None,
             "config_problems": [str(p) for p in live.config_problems],
             "pipelines": pipelines,
-            "metrics": metrics,
         }
 
     def _pipeline(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -67,9 +68,10 @@ class ClientPool:
     """One HG client per target, shared by runs: its token, rate limit and concurrency hold
     across pipelines. A target whose settings changed gets a new client; old ones close at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_attempt: Any = None) -> None:
         self._clients: dict[str, tuple[TargetSettings, HGClient]] = {}
         self._retired: list[HGClient] = []
+        self._on_attempt = on_attempt  # every HTTP attempt, for the metrics
 
     async def get(self, name: str, settings: TargetSettings) -> HGClient:
         held = self._clients.get(name)
@@ -77,7 +79,7 @@ class ClientPool:
             return held[1]
         if held is not None:
             self._retired.append(held[1])
-        client = await HGClient(settings).__aenter__()
+        client = await HGClient(settings, on_attempt=self._on_attempt).__aenter__()
         self._clients[name] = (settings, client)
         return client
 
@@ -111,7 +113,7 @@ class Daemon:
         self.stop = asyncio.Event()  # set by the first signal: start nothing new
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.scheduled: dict[str, Schedule] = {}
-        self.clients = ClientPool()
+        self.clients = ClientPool(on_attempt=self._attempt)
         self.scheduler: AsyncIOScheduler | None = None
         self.state: StateStore | None = None
         self.status: DaemonStatus | None = None
@@ -140,6 +142,7 @@ class Daemon:
                     settings.daemon.http_host,
                     port,
                     self.status.snapshot,
+                    metrics=self.status.metrics.exposition,
                     act=self._act_from_thread(asyncio.get_running_loop()),
                     auth=(auth.username, auth.password.get_secret_value()) if auth else None,
                 ).start()
@@ -170,6 +173,10 @@ class Daemon:
             self.state.close()
         log.info("daemon_stopped")
         return EXIT_TAKEN_OVER if self.lease.role == "lost" else 0
+
+    def _attempt(self, token: bool, status: int | None, seconds: float) -> None:
+        if self.status is not None:
+            self.status.attempt(token, status, seconds)
 
     def _lease_lost(self) -> None:
         """Another daemon took over (this one stalled past its lease): stop at once; the runs'
@@ -330,6 +337,7 @@ class Daemon:
         self.tasks[name] = task
         self.status.run_started(name)
         status, counts = "error", None
+        began = time.monotonic()
         project = self.live.project()
         pipeline: Pipeline = project.pipelines[name]
         try:
@@ -365,7 +373,7 @@ class Daemon:
             log.exception("run_crashed", pipeline=name, error=f"{type(exc).__name__}: {exc}")
         finally:
             self.tasks.pop(name, None)
-            self.status.run_ended(name, status, counts)
+            self.status.run_ended(name, status, counts, time.monotonic() - began)
 
 
 def run_daemon(

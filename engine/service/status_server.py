@@ -13,7 +13,8 @@ described in the daemon's docs and mirrored by the tests' fake). Routes, all ``G
   daemon is stopping (after SIGTERM) is it ``"stopping"`` with **HTTP 503**, so a load
   balancer or supervisor stops sending it work. ``last_run_ok`` is null before a first run;
   a run still going does not count until it finishes.
-- ``/metrics``: the Prometheus text format 0.0.4 (:func:`engine.service.metrics.render_prometheus`).
+- ``/metrics``: the Prometheus text format, from the ``metrics`` callable (the daemon's
+  :class:`engine.service.metrics.DaemonMetrics`), ``hgsync_up 1`` alone without one.
 - ``/status.json``: the snapshot itself.
 - ``/``: the status page for people (:func:`engine.service.status_page.render_page`).
 - ``POST /actions``: the page's buttons, a form of ``pipeline``, ``action`` (``run`` or
@@ -56,7 +57,7 @@ from urllib.parse import parse_qs, urlsplit
 from engine.http_server import BackgroundServer, TrackedHandler, TrackingServer
 from engine.logging import get_logger
 from engine.service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from engine.service.metrics import render_prometheus
+from engine.service.metrics import idle_exposition
 from engine.service.status_page import last_finished, render_page
 
 log = get_logger(__name__)
@@ -120,8 +121,10 @@ class _Server(TrackingServer):
         snapshot: Snapshot,
         act: Act | None = None,
         auth: tuple[str, str] | None = None,
+        metrics: Callable[[], bytes] | None = None,
     ) -> None:
         self.snapshot = snapshot
+        self.metrics = metrics or idle_exposition
         self.loopback_only = _is_loopback(address[0])
         self.auth = auth
         self.act = act if act is not None and (auth is not None or self.loopback_only) else None
@@ -263,8 +266,7 @@ class _Handler(TrackedHandler):
                 code, payload = health(snapshot)
                 answer = (code, json.dumps(payload) + "\n", JSON_TYPE, {})
             elif path == "/metrics":
-                text = render_prometheus(snapshot.get("metrics") or {}, snapshot.get("pipelines") or [])
-                answer = (200, text, METRICS_CONTENT_TYPE, {})
+                answer = (200, self.server.metrics(), METRICS_CONTENT_TYPE, {})
             elif path == "/status.json":
                 answer = (200, json.dumps(snapshot, default=str) + "\n", JSON_TYPE, {})
             else:
@@ -299,14 +301,16 @@ class StatusServer:
         port: int,
         snapshot: Snapshot,
         *,
+        metrics: Callable[[], bytes] | None = None,
         act: Act | None = None,
         auth: tuple[str, str] | None = None,
     ) -> None:
         """``port`` 0 picks a free port; after :meth:`start`, ``port`` is the one bound.
-        ``act``: runs a pipeline now, for the page's buttons; ``auth``: (user, password)."""
+        ``metrics``: the /metrics text; ``act``: runs a pipeline now, for the page's buttons;
+        ``auth``: (user, password)."""
         self.host, self.port, self.snapshot = host, port, snapshot
         self._background = BackgroundServer(
-            lambda: _Server((self.host, self.port), self.snapshot, act, auth),
+            lambda: _Server((self.host, self.port), self.snapshot, act, auth, metrics),
             what="the status server",
             thread_name="hgsync-status",
             poll_interval=0.1,
