@@ -74,6 +74,49 @@ class HttpAuth(BaseModel):
     )
 
 
+class AlertSettings(BaseModel):
+    """Where the daemon sends alerts: a failed run, a pipeline file broken by an edit, failing
+    rows over a threshold; once per incident, and again when it is over."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook: SecretStr = Field(
+        ...,
+        description="URL the alerts are POSTed to as JSON: a Slack incoming webhook, or any that "
+        "takes JSON; keep it out of the file: ${env:HGSYNC_ALERT_WEBHOOK}",
+    )
+    failing_rows: int | None = Field(
+        100, ge=1, description="alert when a pipeline's failing keys reach this many; null: never"
+    )
+    body: str | None = Field(
+        None,
+        description="Jinja template of the JSON body, with `alert` (pipeline, kind, state "
+        "firing|resolved, summary, details, page) and the `tojson` filter; default Slack's "
+        '{"text": ...}',
+    )
+    timeout: float = Field(10.0, gt=0, le=120, description="seconds to wait for the webhook's answer")
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("an http:// or https:// URL")
+        return value
+
+    @field_validator("body")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None:
+            from jinja2 import TemplateSyntaxError
+            from jinja2.sandbox import SandboxedEnvironment
+
+            try:
+                SandboxedEnvironment().parse(value)
+            except TemplateSyntaxError as exc:
+                raise ValueError(f"template line {exc.lineno}: {exc.message}") from None
+        return value
+
+
 class DaemonSettings(BaseModel):
     """How `hgsync daemon` runs."""
 
@@ -85,6 +128,9 @@ class DaemonSettings(BaseModel):
         None,
         description="user and password for the status page and its buttons (/healthz and /metrics stay "
         "open); without it the buttons work only when the server listens on a loopback address",
+    )
+    alerts: AlertSettings | None = Field(
+        None, description="a webhook the daemon calls when something goes wrong"
     )
     misfire_grace: float = Field(
         300.0, ge=0, description="seconds after a missed run time within which the run still happens (once)"

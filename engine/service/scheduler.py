@@ -31,15 +31,15 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from connectors.hepsiglobal.client import HGClient
 from engine import signals
 from engine.definitions.pipeline import Pipeline
 from engine.definitions.pipeline_model import Schedule
 from engine.definitions.settings import resolve_url
-from engine.definitions.targets import TargetSettings
 from engine.errors import ConfigError, CredentialsRefused, HgsyncError, Interrupted, LockedError
 from engine.logging import get_logger
 from engine.outbound.run import run_pipeline
+from engine.service.alerts import Alerter
+from engine.service.clients import ClientPool
 from engine.service.daemon_status import DaemonStatus
 from engine.service.lease import Lease
 from engine.service.live import LiveProject
@@ -64,38 +64,6 @@ def missed_since(schedule: Schedule, last_run: datetime, now: datetime) -> datet
     return due if due is not None and due <= now else None
 
 
-class ClientPool:
-    """One HG client per target, shared by runs: its token, rate limit and concurrency hold
-    across pipelines. A target whose settings changed gets a new client; old ones close at the end."""
-
-    def __init__(self, on_attempt: Any = None) -> None:
-        self._clients: dict[str, tuple[TargetSettings, HGClient]] = {}
-        self._retired: list[HGClient] = []
-        self._on_attempt = on_attempt  # every HTTP attempt, for the metrics
-
-    async def get(self, name: str, settings: TargetSettings) -> HGClient:
-        held = self._clients.get(name)
-        if held is not None and held[0] == settings:
-            return held[1]
-        if held is not None:
-            self._retired.append(held[1])
-        client = await HGClient(settings, on_attempt=self._on_attempt).__aenter__()
-        self._clients[name] = (settings, client)
-        return client
-
-    def discard(self, name: str) -> None:
-        """Forget a target's client (its credentials were refused): the next run asks again."""
-        held = self._clients.pop(name, None)
-        if held is not None:
-            self._retired.append(held[1])
-
-    async def close(self) -> None:
-        for client in [*self._retired, *(c for _, c in self._clients.values())]:
-            await client.__aexit__(None, None, None)
-        self._clients.clear()
-        self._retired.clear()
-
-
 class Daemon:
     def __init__(
         self,
@@ -118,6 +86,7 @@ class Daemon:
         self.state: StateStore | None = None
         self.status: DaemonStatus | None = None
         self.lease: Lease | None = None
+        self.alerts = Alerter(None)
         self._hard_stop = asyncio.Event()
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -147,6 +116,7 @@ class Daemon:
                     auth=(auth.username, auth.password.get_secret_value()) if auth else None,
                 ).start()
                 log.info("status_server_started", url=server.url)
+            self.alerts = Alerter(settings.daemon.alerts, page=server.url + "/" if server else "")
             signals.install(self._stop_cleanly, self._stop_now)
             if not await self.lease.take(standby=standby, stop=self.stop):
                 log.info("daemon_stopped", role="standby")
@@ -156,6 +126,7 @@ class Daemon:
             self.scheduler.start()
             self._apply_schedules(catch_up=True)
             log.info("daemon_started", pipelines=sorted(self.scheduled), home=str(self.home))
+            await self._check_files()
             background = [
                 asyncio.create_task(self._watch()),
                 asyncio.create_task(self.lease.keep(self._lease_lost)),
@@ -300,6 +271,19 @@ class Daemon:
             for name in changes.removed:
                 log.info("pipeline_removed", pipeline=name)
             self._apply_schedules()
+            await self._check_files()
+
+    async def _check_files(self) -> None:
+        """Tell the alerts which files are broken now (the config file as ``config``)."""
+        live = self.live
+        if live.settings is not None:
+            self.alerts.reconfigure(live.settings.daemon.alerts)
+        broken = {
+            n: [str(p) for p in live.pipeline_problems(n)] for n in live.files if live.pipeline_problems(n)
+        }
+        if live.config_problems:
+            broken["config"] = [str(p) for p in live.config_problems]
+        await self.alerts.files_checked(broken, set(live.files))
 
     # -- one run ---------------------------------------------------------------------------------
 
@@ -336,7 +320,7 @@ class Daemon:
         assert task is not None
         self.tasks[name] = task
         self.status.run_started(name)
-        status, counts = "error", None
+        status, counts, error = "error", None, ""
         began = time.monotonic()
         project = self.live.project()
         pipeline: Pipeline = project.pipelines[name]
@@ -366,14 +350,30 @@ class Daemon:
             status = "interrupted"
         except CredentialsRefused as exc:
             self.clients.discard(pipeline.target)
-            log.error("run_failed", pipeline=name, error=str(exc), next="retried on its next schedule")
+            error = str(exc)
+            log.error("run_failed", pipeline=name, error=error, next="retried on its next schedule")
         except HgsyncError as exc:
-            log.error("run_failed", pipeline=name, error=str(exc), next="retried on its next schedule")
+            error = str(exc)
+            log.error("run_failed", pipeline=name, error=error, next="retried on its next schedule")
         except Exception as exc:  # isolation: one pipeline's bug never stops the others
-            log.exception("run_crashed", pipeline=name, error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            log.exception("run_crashed", pipeline=name, error=error)
         finally:
             self.tasks.pop(name, None)
             self.status.run_ended(name, status, counts, time.monotonic() - began)
+        if status not in ("interrupted", "skipped"):
+            await self._alert_run(name, status, counts, error)
+
+    async def _alert_run(self, name: str, status: str, counts: dict[str, int] | None, error: str) -> None:
+        assert self.state is not None
+        keys = self.state.count_by_status(name)
+        if counts:
+            error = error or (
+                f"delivered {counts.get('delivered', 0)}, rejected {counts.get('send_rejected', 0)}, "
+                f"failed {counts.get('send_failed', 0)}, row errors {counts.get('error', 0)}; "
+                f"`hgsync history {name} --failing` lists them"
+            )
+        await self.alerts.run_ended(name, status, error, keys.get("rejected", 0) + keys.get("failed", 0))
 
 
 def run_daemon(
