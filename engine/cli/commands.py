@@ -20,6 +20,7 @@ import click
 from engine import logging as hglog
 from engine.cli.context import EXIT_CONFIG, Context, guarded
 from engine.cli.history import history, resolve
+from engine.cli.init import complete_pipeline
 from engine.cli.sandbox_command import sandbox
 
 
@@ -133,7 +134,7 @@ def ops(name: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("pipeline")
+@click.argument("pipeline", shell_complete=complete_pipeline)
 @click.option("--retry-failed", is_flag=True, help="Count keys HG rejected earlier as due again.")
 @click.option("--show", default=3, show_default=True, help="How many requests to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON, for scripts and CI.")
@@ -160,7 +161,7 @@ def plan(obj: Context, pipeline: str, retry_failed: bool, show: int, as_json: bo
 
 
 @main.command()
-@click.argument("pipelines", nargs=-1)
+@click.argument("pipelines", nargs=-1, shell_complete=complete_pipeline)
 @click.option("--all", "run_all", is_flag=True, help="Run every pipeline, in name order.")
 @click.option("--retry-failed", is_flag=True, help="Send keys HG rejected earlier again, even if unchanged.")
 @click.option(
@@ -261,3 +262,42 @@ def schema(what: str) -> None:
     from engine.definitions.schema import json_schema
 
     click.echo(json.dumps(json_schema(what), indent=2))  # type: ignore[arg-type]
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option(
+    "-o",
+    "--operation",
+    "operations",
+    multiple=True,
+    metavar="NAME",
+    help="An operation to draft a pipeline for (again for more); asked for on a terminal if none.",
+)
+@click.option("--force", is_flag=True, help="Replace files that exist.")
+def init(folder: Path, operations: tuple[str, ...], force: bool) -> None:
+    """Start a project in FOLDER: config, a pipeline per operation, JSON Schemas for editors.
+
+    Each YAML file starts with `# yaml-language-server: $schema=...`, so editors complete and
+    check it. Then: `hgsync --home FOLDER validate --offline`.
+    """
+    from engine.cli.init import write_project
+    from engine.definitions.operations import UnknownOperationError
+    from engine.definitions.plugins import known_operations
+
+    usable = [name for name, op in known_operations().items() if op.pipeline]
+    picked = list(operations)
+    if not picked and sys.stdin.isatty():
+        click.echo("operations: " + ", ".join(usable))
+        answer = click.prompt("which ones (comma-separated)", default=usable[0])
+        picked = [name.strip() for name in answer.split(",") if name.strip()]
+    try:
+        written = write_project(folder, picked, force)
+    except UnknownOperationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(
+        f"next: `hgsync --home {folder} validate --offline`, then point connections.marketplace at your data"
+    )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from engine.cli.context import Context, guarded
+from engine.cli.init import complete_pipeline
 from engine.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.argument("pipeline", required=False)
+@click.argument("pipeline", required=False, shell_complete=complete_pipeline)
 @click.option("--limit", default=20, show_default=True, help="How many runs (or keys per pipeline) to list.")
 @click.option("--errors", "errors_of", metavar="RUN_ID", help="List the row errors of one run.")
 @click.option(
