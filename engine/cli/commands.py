@@ -22,6 +22,7 @@ from engine.cli.context import EXIT_CONFIG, Context, guarded
 from engine.cli.history import history, resolve
 from engine.cli.init import complete_pipeline
 from engine.cli.sandbox_command import sandbox
+from engine.errors import ConfigError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -301,3 +302,41 @@ def init(folder: Path, operations: tuple[str, ...], force: bool) -> None:
     click.echo(
         f"next: `hgsync --home {folder} validate --offline`, then point connections.marketplace at your data"
     )
+
+
+@main.command("test")
+@click.argument("pipeline", required=False, shell_complete=complete_pipeline)
+@click.pass_obj
+@guarded
+def test_command(obj: Context, pipeline: str | None) -> None:
+    """Run the mapping tests in pipelines/tests/: rows in, expected requests or row errors out.
+
+    Each pipelines/tests/NAME.yaml holds cases for pipelines/NAME.yaml; nothing is read or
+    sent. Exits 0 when every case passes, 1 when one fails (with a diff), 2 on a bad file.
+    """
+    from engine.cli.report import cases_text
+    from engine.definitions.loader import PIPELINES_DIR
+    from engine.outbound.cases import cases_file, load_cases, run_cases
+
+    project = obj.project()
+    if pipeline is None:
+        project.raise_for_errors()
+    names = [project.pipeline(pipeline).name] if pipeline else sorted(project.pipelines)
+    folder = project.home / PIPELINES_DIR
+    failed = total = files = 0
+    for name in names:
+        path = cases_file(folder, name)
+        if not path.exists():
+            if pipeline:
+                raise ConfigError(f"no cases for {name}: write {path.relative_to(project.home)}")
+            continue
+        display = str(path.relative_to(project.home))
+        results = run_cases(project.pipelines[name], load_cases(path, display))
+        click.echo(cases_text(name, display, results))
+        files += 1
+        total += len(results)
+        failed += sum(not r.passed for r in results)
+    if not files:
+        raise ConfigError(f"no cases in {folder.relative_to(project.home)}/tests/; see `hgsync test --help`")
+    click.echo(f"{total} case(s) in {files} file(s): {total - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)

@@ -230,3 +230,13 @@ def failing_table(rows: list[dict[str, Any]]) -> str:
         return "  ".join([*parts, values[-1]]).rstrip()
 
     return "\n".join([line(_FAILING_COLUMNS), *(line(c) for c in cells)])
+
+
+def cases_text(name: str, display: str, results: list[Any]) -> str:
+    """``hgsync test``: one line per case, the problems (a diff among them) under a failed one."""
+    lines = [f"{name} ({display})"]
+    for result in results:
+        lines.append(f"  {'ok  ' if result.passed else 'FAIL'}  {result.name}")
+        for problem in result.problems:
+            lines.extend("        " + line for line in problem.splitlines())
+    return "\n".join(lines)
