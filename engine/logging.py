@@ -1,6 +1,9 @@
 """structlog set-up, once per process, and the redaction every log line goes through.
 
-JSON lines on stderr when stderr is not a terminal, readable lines when it is. Context such
+JSON lines on stderr when stderr is not a terminal, coloured readable lines when it is. On a
+terminal every line is printed through one ``rich`` console (:func:`console`), so that a
+progress bar drawn on that console stays at the bottom with the log lines printed above it
+instead of through it. Context such
 as ``pipeline`` and ``run_id`` rides in contextvars (``structlog.contextvars``), so every
 event inside a run carries them without passing a logger around.
 
@@ -67,16 +70,52 @@ def redact_processor(_logger: Any, _name: str, event_dict: dict[str, Any]) -> di
     return {k: (REDACTED if _is_secret_key(k) else _redact(v)) for k, v in event_dict.items()}
 
 
+class _ConsoleLogger:
+    """A structlog logger that prints each rendered line through a rich console, above any
+    progress bar shown on it. ANSI colours from the renderer are kept, markup is not read."""
+
+    def __init__(self, terminal: Any):
+        self._console = terminal
+
+    def msg(self, message: str) -> None:
+        from rich.text import Text
+
+        self._console.print(Text.from_ansi(message), soft_wrap=True, highlight=False, markup=False)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = failure = msg
+
+
+_console: Any = None
+
+
+def console() -> Any:
+    """The rich console log lines go to when they go to a terminal, or None (JSON, a file)."""
+    return _console
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
 def configure(*, json: bool | None = None, level: str = "info", stream: TextIO | None = None) -> None:
     """Configure structlog for this process. ``json=None`` picks JSON unless ``stream`` is a tty."""
+    global _console
     stream = stream or sys.stderr
+    terminal = _is_terminal(stream)
     if json is None:
-        json = not (hasattr(stream, "isatty") and stream.isatty())
+        json = not terminal
     renderer: Any = (
         structlog.processors.JSONRenderer(sort_keys=False)
         if json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        else structlog.dev.ConsoleRenderer(colors=terminal, exception_formatter=structlog.dev.plain_traceback)
     )
+    factory: Any = structlog.PrintLoggerFactory(file=stream)
+    _console = None
+    if terminal:
+        from rich.console import Console
+
+        _console = Console(file=stream)
+        factory = lambda *_args: _ConsoleLogger(_console)  # noqa: E731
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -87,7 +126,7 @@ def configure(*, json: bool | None = None, level: str = "info", stream: TextIO |
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        logger_factory=factory,
         cache_logger_on_first_use=False,
     )
 

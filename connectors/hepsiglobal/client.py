@@ -124,8 +124,12 @@ class HGClient:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,
+        on_attempt: Callable[[bool, int | None, float], None] | None = None,
     ) -> None:
+        """``on_attempt(token, status, seconds)``: told of every HTTP attempt once answered (or
+        not: status None), ``token`` True for the token endpoint's, with its time on the wire."""
         self.settings = settings
+        self._on_attempt = on_attempt
         self.stats: Counter[str] = Counter()
         self._transport = transport
         self._sleep, self._rand, self._clock = sleep, rand, clock
@@ -279,13 +283,20 @@ class HGClient:
             headers["Authorization"] = f"Bearer {token}"
         await self._limiter.acquire()
         async with self._wire:
+            began = time.perf_counter()
             try:
                 response = await self._http.request(method, path, json=payload, headers=headers or None)
             except httpx.TransportError as exc:
                 self.stats["network_error" if auth else "token_network_error"] += 1
+                self._attempted(auth, None, began)
                 return None, exc
         self.stats[f"{'' if auth else 'token_'}status_{response.status_code}"] += 1
+        self._attempted(auth, response.status_code, began)
         return response, None
+
+    def _attempted(self, auth: bool, status: int | None, began: float) -> None:
+        if self._on_attempt is not None:
+            self._on_attempt(not auth, status, time.perf_counter() - began)
 
     def _retry_wait(self, failures: int, response: httpx.Response | None) -> float:
         if response is not None:

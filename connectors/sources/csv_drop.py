@@ -37,7 +37,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -76,10 +76,17 @@ class CsvColumn(BaseModel):
         return "datetime" if isinstance(value, str) and value.strip().lower() == "date-time" else value
 
 
+def _columns_as_mapping(schema: dict[str, Any]) -> None:
+    """The schema of ``columns`` also allows the mapping form {name: type} the validator takes."""
+    columns = schema.get("properties", {}).get("columns", {})
+    mapping = {"type": "object", "additionalProperties": {"enum": list(get_args(ColumnType))}}
+    columns.setdefault("anyOf", []).insert(1, mapping)
+
+
 class CsvSourceConfig(BaseModel):
     """source: {csv: {...}}: CSV files dropped in a folder, each read once, when complete."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_columns_as_mapping)
 
     folder: str = Field(description="the drop folder; a relative path is relative to the hgsync home")
     pattern: str = Field(

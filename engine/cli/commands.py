@@ -21,10 +21,13 @@ from engine import logging as hglog
 from engine.cli.context import EXIT_CONFIG, EXIT_ROWS_FAILED, Context, guarded
 from engine.cli.history import history, resolve
 from engine.cli.inbound_commands import inbox, serve
+from engine.cli.init import complete_pipeline
 from engine.cli.sandbox_command import sandbox
+from engine.errors import ConfigError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="hgsync", prog_name="hgsync", message="%(prog)s %(version)s")
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
@@ -62,9 +65,10 @@ main.add_command(inbox)
     type=click.IntRange(min=0),
     help="How many rows of each source to render and check against HG's models (0: none).",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON, for scripts and CI.")
 @click.pass_obj
 @guarded
-def validate(obj: Context, offline: bool, sample: int) -> None:
+def validate(obj: Context, offline: bool, sample: int, as_json: bool) -> None:
     """Check config and every pipeline file; print every problem as file:line:col path: message.
 
     Never talks to HepsiGlobal. Checks each request body template against its operation's
@@ -82,6 +86,13 @@ def validate(obj: Context, offline: bool, sample: int) -> None:
         project.problems.extend(body_problems(pipeline))
         if not offline and sample and project.settings is not None and pipeline.file not in unreachable:
             project.problems.extend(sample_problems(project, pipeline, sample))
+    if as_json:
+        from dataclasses import asdict
+
+        problems = [asdict(p) for p in sorted(project.problems)]
+        ok = not project.errors
+        click.echo(json.dumps({"ok": ok, "pipelines": sorted(project.pipelines), "problems": problems}))
+        sys.exit(0 if ok else EXIT_CONFIG)
     for problem in sorted(project.problems):
         click.echo(str(problem))
     errors = project.errors
@@ -155,17 +166,18 @@ def ops(name: str | None, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("pipeline")
+@click.argument("pipeline", shell_complete=complete_pipeline)
 @click.option("--retry-failed", is_flag=True, help="Count keys HG rejected earlier as due again.")
 @click.option("--show", default=3, show_default=True, help="How many requests to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON, for scripts and CI.")
 @click.pass_obj
 @guarded
-def plan(obj: Context, pipeline: str, retry_failed: bool, show: int) -> None:
+def plan(obj: Context, pipeline: str, retry_failed: bool, show: int, as_json: bool) -> None:
     """Show what `run` would send, sending nothing: new, changed, unchanged, failing rows.
 
     Exits 0 when every row renders, 1 when some fail to (as `run` would), 2 on a config error.
     """
-    from engine.cli.report import plan_text
+    from engine.cli.report import plan_json, plan_text
     from engine.outbound.run import plan_pipeline
 
     project = obj.project()
@@ -174,7 +186,11 @@ def plan(obj: Context, pipeline: str, retry_failed: bool, show: int) -> None:
     try:
         with plan_pipeline(project, pipe.name, state, retry_failed=retry_failed) as result:
             assert project.settings is not None
-            text = plan_text(result, show=show, base_url=project.settings.targets[pipe.target].base_url)
+            base_url = project.settings.targets[pipe.target].base_url
+            if as_json:
+                text = json.dumps(plan_json(result, show=show, base_url=base_url), default=str)
+            else:
+                text = plan_text(result, show=show, base_url=base_url)
             click.echo(hglog.redact_text(text))  # a template may have put a secret in a request
             failing = result.counts.get("error", 0)
     finally:
@@ -184,7 +200,7 @@ def plan(obj: Context, pipeline: str, retry_failed: bool, show: int) -> None:
 
 
 @main.command()
-@click.argument("pipelines", nargs=-1)
+@click.argument("pipelines", nargs=-1, shell_complete=complete_pipeline)
 @click.option("--all", "run_all", is_flag=True, help="Run every pipeline, in name order.")
 @click.option("--retry-failed", is_flag=True, help="Send keys HG rejected earlier again, even if unchanged.")
 @click.option(
@@ -195,10 +211,16 @@ def plan(obj: Context, pipeline: str, retry_failed: bool, show: int) -> None:
     show_default=True,
     help="If another process is running the pipeline, wait this many seconds for it.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON lines, one per pipeline.")
 @click.pass_obj
 @guarded
 def run(
-    obj: Context, pipelines: tuple[str, ...], run_all: bool, retry_failed: bool, wait_seconds: float
+    obj: Context,
+    pipelines: tuple[str, ...],
+    run_all: bool,
+    retry_failed: bool,
+    wait_seconds: float,
+    as_json: bool,
 ) -> None:
     """Run pipelines for real: send what is new or changed, record outcomes, print a summary.
 
@@ -225,7 +247,8 @@ def run(
                 state,
                 retry_failed=retry_failed,
                 wait=wait_seconds,
-                progress=sys.stdout.isatty(),
+                progress=not as_json,
+                as_json=as_json,
             )
         )
     finally:
@@ -278,3 +301,80 @@ def schema(what: str) -> None:
     from engine.definitions.schema import json_schema
 
     click.echo(json.dumps(json_schema(what), indent=2))  # type: ignore[arg-type]
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option(
+    "-o",
+    "--operation",
+    "operations",
+    multiple=True,
+    metavar="NAME",
+    help="An operation to draft a pipeline for (again for more); asked for on a terminal if none.",
+)
+@click.option("--force", is_flag=True, help="Replace files that exist.")
+def init(folder: Path, operations: tuple[str, ...], force: bool) -> None:
+    """Start a project in FOLDER: config, a pipeline per operation, JSON Schemas for editors.
+
+    Each YAML file starts with `# yaml-language-server: $schema=...`, so editors complete and
+    check it. Then: `hgsync --home FOLDER validate --offline`.
+    """
+    from engine.cli.init import write_project
+    from engine.definitions.operations import UnknownOperationError
+    from engine.definitions.plugins import known_operations
+
+    usable = [name for name, op in known_operations().items() if op.pipeline]
+    picked = list(operations)
+    if not picked and sys.stdin.isatty():
+        click.echo("operations: " + ", ".join(usable))
+        answer = click.prompt("which ones (comma-separated)", default=usable[0])
+        picked = [name.strip() for name in answer.split(",") if name.strip()]
+    try:
+        written = write_project(folder, picked, force)
+    except UnknownOperationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(
+        f"next: `hgsync --home {folder} validate --offline`, then point connections.marketplace at your data"
+    )
+
+
+@main.command("test")
+@click.argument("pipeline", required=False, shell_complete=complete_pipeline)
+@click.pass_obj
+@guarded
+def test_command(obj: Context, pipeline: str | None) -> None:
+    """Run the mapping tests in pipelines/tests/: rows in, expected requests or row errors out.
+
+    Each pipelines/tests/NAME.yaml holds cases for pipelines/NAME.yaml; nothing is read or
+    sent. Exits 0 when every case passes, 1 when one fails (with a diff), 2 on a bad file.
+    """
+    from engine.cli.report import cases_text
+    from engine.definitions.loader import PIPELINES_DIR
+    from engine.outbound.cases import cases_file, load_cases, run_cases
+
+    project = obj.project()
+    if pipeline is None:
+        project.raise_for_errors()
+    names = [project.pipeline(pipeline).name] if pipeline else sorted(project.pipelines)
+    folder = project.home / PIPELINES_DIR
+    failed = total = files = 0
+    for name in names:
+        path = cases_file(folder, name)
+        if not path.exists():
+            if pipeline:
+                raise ConfigError(f"no cases for {name}: write {path.relative_to(project.home)}")
+            continue
+        display = str(path.relative_to(project.home))
+        results = run_cases(project.pipelines[name], load_cases(path, display))
+        click.echo(cases_text(name, display, results))
+        files += 1
+        total += len(results)
+        failed += sum(not r.passed for r in results)
+    if not files:
+        raise ConfigError(f"no cases in {folder.relative_to(project.home)}/tests/; see `hgsync test --help`")
+    click.echo(f"{total} case(s) in {files} file(s): {total - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)

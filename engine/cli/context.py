@@ -1,5 +1,9 @@
 """What every command shares: the project and state store it works on, and how an error
-ends it (a message, a remedy, an exit code)."""
+ends it (a message, a remedy, an exit code).
+
+Imports of the engine (SQLAlchemy, pydantic, the loader) happen inside the functions that
+need them, so that `hgsync --help`, `--version` and shell completion start fast.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,16 @@ import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from engine import logging as hglog
-from engine.definitions.loader import Project, load_project
-from engine.definitions.settings import resolve_url
 from engine.errors import ConfigError, CredentialsRefused, HgsyncError, LockedError, SourceConfigError
-from engine.store import StateStore
+
+if TYPE_CHECKING:
+    from engine.definitions.loader import Project
+    from engine.store import StateStore
 
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_CONFIG, EXIT_LOCKED = 0, 1, 2, 3
 
@@ -36,6 +41,8 @@ class Context:
         self.log_format = log_format
 
     def project(self, *, columns: bool = False, strict: bool = True) -> Project:
+        from engine.definitions.loader import load_project
+
         project = load_project(self.home, columns=columns)
         if project.settings is not None:
             settings = project.settings.logging
@@ -48,6 +55,9 @@ class Context:
         return project
 
     def state(self, project: Project) -> StateStore:
+        from engine.definitions.settings import resolve_url
+        from engine.store import StateStore
+
         assert project.settings is not None
         return StateStore(resolve_url(project.settings.state, project.home))
 

@@ -4,19 +4,24 @@ Creates the demo marketplace database, starts the HG sandbox on a free loopback 
 runs every pipeline in ``pipelines/``, prints the summary, then runs them all again to
 show that nothing is sent twice. It uses its own state store (``demo/state.db``, made
 anew each time) so that it can be run again and again.
+
+It tells the story on stdout (what was read, sent and received, what the second pass
+skipped) one line per pipeline; the JSON log lines go to ``demo/demo.log``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import click
 
 from connectors.hepsiglobal.sandbox import Sandbox
+from engine import logging as hglog
 from engine.cli.demo_data import create_demo_database, write_carrier_drop
 from engine.cli.demo_inbound import receive_demo
-from engine.cli.report import run_text
+from engine.cli.report import run_text, seconds_text
 from engine.definitions.loader import load_project
 from engine.errors import ConfigError
 from engine.outbound.run import RunResult, run_pipeline
@@ -25,6 +30,8 @@ from engine.store import StateStore
 DEMO_DB = Path("demo") / "marketplace.db"
 DEMO_STATE = Path("demo") / "state.db"
 CARRIER_DROP = Path("demo") / "carrier-drop"
+DEMO_LOG = Path("demo") / "demo.log"
+_HEAD = f"  {'pipeline':<24}{'operation':<30}{'read':>5}{'new':>5}{'unchanged':>10}{'sent':>6}{'delivered':>10}  took"
 
 
 def _point_at(project, sandbox: Sandbox, home: Path) -> None:
@@ -37,6 +44,30 @@ def _point_at(project, sandbox: Sandbox, home: Path) -> None:
 
 async def _pass(project, state: StateStore, names: list[str]) -> list[RunResult]:
     return [await run_pipeline(project, name, state, trigger="demo") for name in names]
+
+
+def _line(result: RunResult, operation: str) -> str:
+    c = result.counts
+    return (
+        f"  {result.pipeline:<24}{operation:<30}{c.get('read', 0):>5}{c.get('new', 0):>5}"
+        f"{c.get('unchanged', 0):>10}{c.get('sent', 0):>6}{c.get('delivered', 0):>10}  {seconds_text(result.elapsed)}"
+    )
+
+
+def _table(project, results: list[RunResult]) -> None:
+    click.echo(_HEAD)
+    for result in results:
+        click.echo(_line(result, project.pipelines[result.pipeline].operation.name))
+    for result in results:
+        if result.status != "ok":  # the whole summary of a run that did not go well
+            click.echo(run_text(result))
+
+
+def _received(records: list[dict]) -> str:
+    by_operation: dict[str, int] = {}
+    for record in records:
+        by_operation[record["operation"]] = by_operation.get(record["operation"], 0) + 1
+    return ", ".join(f"{n} {op}" for op, n in sorted(by_operation.items()))
 
 
 def run_demo(home: Path, *, port: int = 0) -> int:
@@ -52,29 +83,41 @@ def run_demo(home: Path, *, port: int = 0) -> int:
     for suffix in ("-wal", "-shm"):
         (home / f"{DEMO_STATE}{suffix}").unlink(missing_ok=True)
     target = next(iter(project.settings.targets.values()))
-    with Sandbox(
-        port=port, client_id=target.client_id, client_secret=target.client_secret.get_secret_value()
-    ) as sandbox:
+    with (
+        (home / DEMO_LOG).open("w", encoding="utf-8") as log_file,
+        Sandbox(
+            port=port, client_id=target.client_id, client_secret=target.client_secret.get_secret_value()
+        ) as sandbox,
+    ):
+        hglog.configure(json=True, level="info", stream=log_file)
         _point_at(project, sandbox, home)
-        click.echo(f"HG sandbox on {sandbox.url}\n")
+        click.echo(f"HG sandbox on {sandbox.url}; the log (JSON lines) goes to {DEMO_LOG}\n")
         state = StateStore(f"sqlite:///{(home / DEMO_STATE).resolve()}")
         names = sorted(project.pipelines)
         try:
-            click.echo("== first run: everything is new ==")
+            click.echo("1. First pass: every row is new, so every row is sent")
             first = asyncio.run(_pass(project, state, names))
-            for result in first:
-                click.echo(run_text(result))
-            received = len(sandbox.records())
-            click.echo(f"\nthe sandbox accepted {received} request(s)\n")
-            click.echo("== second run: nothing changed, so nothing is sent ==")
+            _table(project, first)
+            records = sandbox.records()
+            received = len(records)
+            click.echo(f"  the sandbox accepted {received} request(s): {_received(records)}\n")
+            click.echo("2. Second pass: nothing changed, so nothing is sent")
             second = asyncio.run(_pass(project, state, names))
-            for result in second:
-                click.echo(run_text(result))
+            _table(project, second)
             again = len(sandbox.records()) - received
-            click.echo(f"\nthe sandbox accepted {again} more request(s) on the second run")
-            click.echo("\n== the other way: HG calls the marketplace ==")
+            skipped = sum(r.counts.get("unchanged", 0) for r in second)
+            click.echo(
+                f"  {skipped} unchanged row(s) skipped; the carrier's CSV file was read once and archived; "
+                f"the sandbox accepted {again} more request(s)"
+            )
+            click.echo("\n3. The other way: HG calls the marketplace")
             inbound = receive_demo(project, state, home / DEMO_DB)
         finally:
             state.close()
+            hglog.configure(json=True, stream=sys.stderr)
+    click.echo(
+        "\nnext: `hgsync plan create-orders` shows what a run would send, `hgsync history` the runs, "
+        "`hgsync daemon` runs them on their schedules"
+    )
     worst = max(r.exit_code for r in first + second)
     return max(worst, inbound)

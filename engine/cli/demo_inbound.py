@@ -28,16 +28,27 @@ def receive_demo(project: Project, state: StateStore, db: Path, *, count: int = 
     if settings.receiver is None or not project.inbound:
         click.echo("(no receiver: block in config/hgsync.yaml, so the demo receives nothing)")
         return 0
-    settings = settings.model_copy(update={"receiver": settings.receiver.model_copy(update={"host": "127.0.0.1", "port": 0})})
+    settings = settings.model_copy(
+        update={"receiver": settings.receiver.model_copy(update={"host": "127.0.0.1", "port": 0})}
+    )
     service = InboundService(settings, project.home, state, lambda: project.inbound, lambda: project.answers)
     url = service.start()
     try:
-        click.echo(f"hgsync receiving HG's webhooks on {url}; the sandbox fires {count} calls at it")
+        click.echo(f"  hgsync receives HG's webhooks on {url}; the sandbox fires {count} calls at it")
         operations = [service.operations[name] for name in WEBHOOKS]
         report = asyncio.run(
-            fire(url, operations, settings.receiver.auth, count=count, duplicates=0.1, forged=0.05, invalid=0.05, seed=7)
+            fire(
+                url,
+                operations,
+                settings.receiver.auth,
+                count=count,
+                duplicates=0.1,
+                forged=0.05,
+                invalid=0.05,
+                seed=7,
+            )
         )
-        click.echo(report.summary())
+        click.echo(f"  {report.summary()}")
         handled = [p.operation.name for p in project.inbound.values()]
         deadline = time.monotonic() + 20
         while state.inbox_due(handled, limit=1) and time.monotonic() < deadline:
@@ -47,8 +58,8 @@ def receive_demo(project: Project, state: StateStore, db: Path, *, count: int = 
     counts = state.inbox_counts()
     applied = sum(by.get("applied", 0) for by in counts.values())
     failed = sum(by.get("failed", 0) + by.get("pending", 0) for by in counts.values())
-    click.echo(f"\nthe inbox holds {applied} applied event(s) ({failed} not applied); in {db}:")
+    click.echo(f"  the inbox holds {applied} applied event(s) ({failed} not applied); in {db}:")
     with sqlite3.connect(db) as conn:
         for table in TABLES:
-            click.echo(f"  {table}: {conn.execute(f'SELECT COUNT(*) FROM {table}').fetchone()[0]} row(s)")
+            click.echo(f"    {table}: {conn.execute(f'SELECT COUNT(*) FROM {table}').fetchone()[0]} row(s)")
     return 1 if report.unexpected or failed else 0

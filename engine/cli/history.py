@@ -2,76 +2,131 @@
 
 from __future__ import annotations
 
+import json
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from engine.cli.context import Context, guarded
+from engine.cli.init import complete_pipeline
 from engine.errors import ConfigError
+
+if TYPE_CHECKING:
+    from engine.store import StateStore
 
 
 @click.command()
-@click.argument("pipeline", required=False)
-@click.option("--limit", default=20, show_default=True, help="How many runs to list.")
+@click.argument("pipeline", required=False, shell_complete=complete_pipeline)
+@click.option("--limit", default=20, show_default=True, help="How many runs (or keys per pipeline) to list.")
 @click.option("--errors", "errors_of", metavar="RUN_ID", help="List the row errors of one run.")
-@click.option("--failing", is_flag=True, help="List the keys whose last request was rejected or failed.")
+@click.option(
+    "--failing",
+    is_flag=True,
+    help="List the keys whose last request was rejected or failed, and the rows that failed to "
+    "render in each pipeline's last run.",
+)
 @click.option(
     "--in-doubt",
     "in_doubt",
     is_flag=True,
     help="List the keys whose last request may have reached HG unanswered.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 @click.pass_obj
 @guarded
 def history(
-    obj: Context, pipeline: str | None, limit: int, errors_of: str | None, failing: bool, in_doubt: bool
+    obj: Context,
+    pipeline: str | None,
+    limit: int,
+    errors_of: str | None,
+    failing: bool,
+    in_doubt: bool,
+    as_json: bool,
 ) -> None:
     """List past runs with their counts (newest first), one run's row errors, the failing keys
     or the keys in doubt."""
-    from engine.cli.report import history_text
+    from engine.cli.report import failing_table, history_text, run_record_json
 
     project = obj.project()
     state = obj.state(project)
+    names = [pipeline] if pipeline else sorted(project.files)
     try:
         if errors_of:
             record = state.find_run(errors_of)
             if record is None:
                 raise ConfigError(f"no single run matches {errors_of!r}; `hgsync history` lists them")
             rows = state.run_errors(record.run_id)
+            if as_json:
+                click.echo(json.dumps({"run_id": record.run_id, "pipeline": record.pipeline, "errors": rows}))
+                return
             click.echo(f"{len(rows)} row error(s) in run {record.run_id} of {record.pipeline}")
             for row in rows:
                 click.echo(f"  {row['origin']}  key {row['key']!r}: {row['reason']}")
             return
         if failing:
-            names = [pipeline] if pipeline else sorted(project.files)
-            for name in names:
-                for row in state.failing(name, limit):
-                    click.echo(
-                        f"{name}  key {row['key']!r}  {row['status']} after {row['attempts']} attempt(s)"
-                        f" (HTTP {row['last_status']}): {row['last_error']}  [{row['origin']}]"
-                    )
+            found = [row for name in names for row in _failing(state, name, limit)]
+            if as_json:
+                click.echo(json.dumps(found, default=str))
+            elif found:
+                click.echo(failing_table(found))
+            else:
+                click.echo("no failing keys and no row errors in the last runs", err=True)
             return
         if in_doubt:
-            names = [pipeline] if pipeline else sorted(project.files)
-            found = 0
-            for name in names:
-                for row in state.in_doubt(name, limit):
-                    found += 1
-                    since = row["updated_at"].strftime("%Y-%m-%d %H:%M:%S")
-                    click.echo(
-                        f"{name}  key {row['key']!r}  in doubt since {since} UTC (run {row['run_id']}, "
-                        f"idempotency key {row['idempotency_key']}): {row['last_error']}  [{row['origin']}]"
-                    )
-            if found:
-                click.echo(
-                    "settle each: `hgsync resolve PIPELINE KEY --delivered` when HG has it, "
-                    "`--resend` to send it again with the same idempotency key",
-                    err=True,
-                )
-            else:
-                click.echo("no keys in doubt", err=True)
+            _print_in_doubt(state, names, limit, as_json)
             return
-        click.echo(history_text(state.history(pipeline, limit)))
+        records = state.history(pipeline, limit)
+        if as_json:
+            click.echo(json.dumps([run_record_json(r) for r in records]))
+            return
+        click.echo(history_text(records))
     finally:
         state.close()
+
+
+def _failing(state: StateStore, name: str, limit: int) -> list[dict[str, Any]]:
+    """The pipeline's failing keys, then the rows its last finished run could not render."""
+    rows: list[dict[str, Any]] = [
+        {"pipeline": name, **row, "reason": row.pop("last_error")} for row in state.failing(name, limit)
+    ]
+    last = next((r for r in state.history(name, 5) if r.status != "running"), None)
+    if last is not None:
+        for error in state.run_errors(last.run_id, limit):
+            rows.append(
+                {
+                    "pipeline": name,
+                    "key": error["key"],
+                    "status": "row error",
+                    "attempts": None,
+                    "last_status": None,
+                    "origin": error["origin"],
+                    "updated_at": last.started_at,
+                    "reason": error["reason"],
+                    "run_id": last.run_id,
+                }
+            )
+    return rows
+
+
+def _print_in_doubt(state: StateStore, names: list[str], limit: int, as_json: bool) -> None:
+    found = [{"pipeline": name, **row} for name in names for row in state.in_doubt(name, limit)]
+    if as_json:
+        click.echo(json.dumps(found, default=str))
+        return
+    for row in found:
+        since = row["updated_at"].strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(
+            f"{row['pipeline']}  key {row['key']!r}  in doubt since {since} UTC (run {row['run_id']}, "
+            f"idempotency key {row['idempotency_key']}): {row['last_error']}  [{row['origin']}]"
+        )
+    if found:
+        click.echo(
+            "settle each: `hgsync resolve PIPELINE KEY --delivered` when HG has it, "
+            "`--resend` to send it again with the same idempotency key",
+            err=True,
+        )
+    else:
+        click.echo("no keys in doubt", err=True)
 
 
 @click.command()

@@ -76,6 +76,34 @@ def plan_text(plan: Plan, *, show: int = 3, base_url: str = "") -> str:
     return "\n".join(lines)
 
 
+def plan_json(plan: Plan, *, show: int = 3, base_url: str = "") -> dict[str, Any]:
+    """``plan --json``: the counts, what would be sent, and a sample of requests and row errors."""
+    pipeline = plan.pipeline
+    return {
+        "pipeline": pipeline.name,
+        "operation": pipeline.operation.name,
+        "target": pipeline.target,
+        "base_url": base_url,
+        "read": plan.read,
+        "counts": dict(plan.counts),
+        "to_send": plan.to_send,
+        "sample": [
+            {
+                "key": row.key,
+                "verdict": row.verdict,
+                "origin": row.origin,
+                "request": row.request,
+                "changes": plan.describe_changes(row),
+            }
+            for row in (plan.sample(show) if show else [])
+        ],
+        "row_errors": [
+            {"key": e.key, "origin": e.origin, "reason": e.reason}
+            for e in _take(plan.spool.errors(), show + 2)
+        ],
+    }
+
+
 def _take(items: Iterable[Any], count: int) -> Iterable[Any]:
     for index, item in enumerate(items):
         if index >= count:
@@ -83,23 +111,45 @@ def _take(items: Iterable[Any], count: int) -> Iterable[Any]:
         yield item
 
 
+def seconds_text(seconds: float) -> str:
+    """``0.4 s``, ``12 s``, ``3 min 5 s``, ``2 h 4 min``."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
 def run_text(result: RunResult) -> str:
     c = result.counts
+    sent = c.get("sent", 0)
+    attempts = sent + c.get("retries", 0)
+    retried = (
+        f" in {attempts} attempts ({c['requests_retried']} retried)" if c.get("requests_retried") else ""
+    )
     lines = [
-        f"{result.pipeline}: {result.status}  (run {result.run_id})",
+        f"{result.pipeline}: {result.status} in {seconds_text(result.elapsed)}  (run {result.run_id})",
         f"  read {c.get('read', 0)}: new {c.get('new', 0)}, changed {c.get('changed', 0)}, "
-        f"unchanged {c.get('unchanged', 0)}, retried {c.get('retry', 0)}, row errors {c.get('error', 0)}"
+        f"unchanged {c.get('unchanged', 0)}, due again {c.get('retry', 0)}, row errors {c.get('error', 0)}"
         + (f", still rejected {c['rejected']}" if c.get("rejected") else "")
         + (f", in doubt and held {c['held']}" if c.get("held") else "")
         + (f", filtered {c['filtered']}" if c.get("filtered") else "")
         + (f", superseded {c['superseded']}" if c.get("superseded") else ""),
-        f"  sent {c.get('sent', 0)}: delivered {c.get('delivered', 0)}, rejected {c.get('send_rejected', 0)}, "
+        f"  sent {sent}{retried}: delivered {c.get('delivered', 0)}, rejected {c.get('send_rejected', 0)}, "
         f"failed after retries {c.get('send_failed', 0)}"
         + (f", in doubt {c['in_doubt']}" if c.get("in_doubt") else "")
         + (f", not sent (stopped) {c['unsent']}" if c.get("unsent") else ""),
     ]
     if c.get("duplicates"):
         lines.append(f"  {c['duplicates']} of the delivered were duplicates HG refused: it had them already")
+    for row in result.rejected:
+        status = f"HTTP {row['status']}" if row.get("status") is not None else "no answer"
+        lines.append(f"  {row['kind']}: key {row['key']!r} ({status}): {row['message']}  [{row['origin']}]")
+    not_delivered = c.get("send_rejected", 0) + c.get("send_failed", 0)
+    if not_delivered:
+        more = "lists them all" if not_delivered > len(result.rejected) else "lists them"
+        lines.append(f"  `hgsync history {result.pipeline} --failing` {more} ({not_delivered})")
     if c.get("in_doubt") or c.get("held"):
         lines.append(
             f"  in doubt (HG may have them): `hgsync history {result.pipeline} --in-doubt` lists them, "
@@ -116,6 +166,20 @@ def run_text(result: RunResult) -> str:
     return "\n".join(lines)
 
 
+def run_json(result: RunResult) -> dict[str, Any]:
+    """A run's result for ``--json``: what :func:`run_text` says, as data."""
+    return {
+        "pipeline": result.pipeline,
+        "run_id": result.run_id,
+        "status": result.status,
+        "exit_code": result.exit_code,
+        "seconds": result.elapsed,
+        "counts": result.counts,
+        "rejected": result.rejected,
+        "row_errors": result.errors,
+    }
+
+
 def history_text(records: list[RunRecord]) -> str:
     if not records:
         return "no runs yet"
@@ -130,4 +194,58 @@ def history_text(records: list[RunRecord]) -> str:
         )
         if r.message:
             lines.append(f"{'':<24} {r.message}")
+    return "\n".join(lines)
+
+
+def run_record_json(r: RunRecord) -> dict[str, Any]:
+    return {
+        "run_id": r.run_id,
+        "pipeline": r.pipeline,
+        "trigger": r.trigger,
+        "status": r.status,
+        "started_at": r.started_at.isoformat(),
+        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+        "counts": r.counts,
+        "message": r.message,
+    }
+
+
+_FAILING_COLUMNS = ("PIPELINE", "KEY", "STATUS", "TRIES", "HTTP", "LAST TRIED (UTC)", "ORIGIN", "REASON")
+
+
+def failing_table(rows: list[dict[str, Any]]) -> str:
+    """``history --failing``: one headed row per failing key or row error, the reason last."""
+    cells = [
+        (
+            str(r["pipeline"]),
+            str(r["key"]),
+            str(r["status"]),
+            "" if r.get("attempts") is None else str(r["attempts"]),
+            "" if r.get("last_status") is None else str(r["last_status"]),
+            r["updated_at"].strftime("%Y-%m-%d %H:%M:%S") if r.get("updated_at") else "",
+            str(r.get("origin") or ""),
+            str(r.get("reason") or ""),
+        )
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(_FAILING_COLUMNS[:-1])]
+    right = {3, 4}
+
+    def line(values: tuple[str, ...]) -> str:
+        parts = [
+            v.rjust(w) if i in right else v.ljust(w)
+            for i, (v, w) in enumerate(zip(values[:-1], widths, strict=True))
+        ]
+        return "  ".join([*parts, values[-1]]).rstrip()
+
+    return "\n".join([line(_FAILING_COLUMNS), *(line(c) for c in cells)])
+
+
+def cases_text(name: str, display: str, results: list[Any]) -> str:
+    """``hgsync test``: one line per case, the problems (a diff among them) under a failed one."""
+    lines = [f"{name} ({display})"]
+    for result in results:
+        lines.append(f"  {'ok  ' if result.passed else 'FAIL'}  {result.name}")
+        for problem in result.problems:
+            lines.extend("        " + line for line in problem.splitlines())
     return "\n".join(lines)

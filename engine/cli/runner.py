@@ -9,13 +9,15 @@ second one stops at once.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
 import click
 
+from engine import logging as hglog
 from engine import signals
-from engine.cli.report import run_text
+from engine.cli.report import run_json, run_text
 from engine.definitions.loader import Project
 from engine.errors import Interrupted, LockedError, SourceConfigError, SourceError
 from engine.outbound.plan import Plan
@@ -38,29 +40,66 @@ async def _run_waiting(project: Project, name: str, state: StateStore, wait: flo
 
 
 class _Progress:
-    """A progress bar for one run, shown only on a terminal and only for long runs."""
+    """A rich progress bar for one run: rows sent of those to send, rate, time left.
+
+    Drawn on the console log lines go to (:func:`engine.logging.console`), so that retry
+    warnings print above the bar; shown only on a terminal and only for long runs."""
 
     def __init__(self, name: str, enabled: bool):
         self.name, self.enabled = name, enabled
         self.bar: Any = None
+        self.task: Any = None
 
     def planned(self, plan: Plan) -> None:
-        if self.enabled and plan.to_send >= PROGRESS_FROM:
-            stream = click.get_text_stream("stdout")
-            self.bar = click.progressbar(length=plan.to_send, label=f"{self.name}: sending", file=stream)
-            self.bar.__enter__()
+        terminal = hglog.console()
+        if not (self.enabled and terminal is not None and plan.to_send >= PROGRESS_FROM):
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]} rows/s"),
+            TimeElapsedColumn(),
+            TextColumn("left"),
+            TimeRemainingColumn(),
+            console=terminal,
+            transient=True,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task(f"{self.name}: sending", total=plan.to_send, rate="-")
 
     def sent(self, _row: object, _outcome: object) -> None:
         if self.bar is not None:
-            self.bar.update(1)
+            self.bar.advance(self.task)
+            speed = self.bar.tasks[0].speed
+            self.bar.update(self.task, rate=f"{speed:,.0f}" if speed else "-")
 
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.__exit__(None, None, None)
+            self.bar.stop()
+            self.bar = None
 
 
 async def run_many(
-    project: Project, names: list[str], state: StateStore, *, retry_failed: bool, wait: float, progress: bool
+    project: Project,
+    names: list[str],
+    state: StateStore,
+    *,
+    retry_failed: bool,
+    wait: float,
+    progress: bool,
+    as_json: bool = False,
 ) -> int:
     """Run ``names`` in order; the exit code is the worst of their outcomes (0, 1 or 3)."""
     stop = asyncio.Event()
@@ -74,7 +113,14 @@ async def run_many(
     restore = signals.install(stop_cleanly, lambda _sig: main.cancel())
     try:
         return await _run_all(
-            project, names, state, stop, retry_failed=retry_failed, wait=wait, progress=progress
+            project,
+            names,
+            state,
+            stop,
+            retry_failed=retry_failed,
+            wait=wait,
+            progress=progress,
+            as_json=as_json,
         )
     finally:
         restore()
@@ -89,6 +135,7 @@ async def _run_all(
     retry_failed: bool,
     wait: float,
     progress: bool,
+    as_json: bool,
 ) -> int:
     code = 0
     for name in names:
@@ -124,6 +171,6 @@ async def _run_all(
             continue
         finally:
             bar.close()
-        click.echo(run_text(result))
+        click.echo(json.dumps(run_json(result)) if as_json else run_text(result))
         code = max(code, result.exit_code)
     return code

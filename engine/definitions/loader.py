@@ -118,12 +118,18 @@ def load_settings(home: Path) -> tuple[Settings | None, YamlDoc]:
     return (None if doc.problems else settings), doc
 
 
-def load_project(home: Path | str = ".", *, columns: bool = False) -> Project:
+def load_project(
+    home: Path | str = ".", *, columns: bool = False, fallback: Settings | None = None
+) -> Project:
     """Load settings and every pipeline; with ``columns=True`` also check template columns
-    against each source (this may open databases, never the HG API)."""
+    against each source (this may open databases, never the HG API).
+
+    ``fallback``: settings to load the pipelines with when the config file is broken (the
+    daemon's last good ones); ``Project.settings`` stays None all the same."""
     home = Path(home).resolve()
-    settings, settings_doc = load_settings(home)
-    project = Project(home=home, settings=settings, problems=list(settings_doc.problems))
+    loaded, settings_doc = load_settings(home)
+    project = Project(home=home, settings=loaded, problems=list(settings_doc.problems))
+    settings = loaded if loaded is not None else fallback
     folder = home / PIPELINES_DIR
     files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
     for path in files:

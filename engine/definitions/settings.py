@@ -72,6 +72,60 @@ class LoggingSettings(BaseModel):
     )
 
 
+class HttpAuth(BaseModel):
+    """HTTP Basic credentials the status server asks for its page, status.json and buttons."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(..., min_length=1, description="the user name")
+    password: SecretStr = Field(
+        ..., min_length=8, description="the password; keep it out of the file: ${env:HGSYNC_STATUS_PASSWORD}"
+    )
+
+
+class AlertSettings(BaseModel):
+    """Where the daemon sends alerts: a failed run, a pipeline file broken by an edit, failing
+    rows over a threshold; once per incident, and again when it is over."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook: SecretStr = Field(
+        ...,
+        description="URL the alerts are POSTed to as JSON: a Slack incoming webhook, or any that "
+        "takes JSON; keep it out of the file: ${env:HGSYNC_ALERT_WEBHOOK}",
+    )
+    failing_rows: int | None = Field(
+        100, ge=1, description="alert when a pipeline's failing keys reach this many; null: never"
+    )
+    body: str | None = Field(
+        None,
+        description="Jinja template of the JSON body, with `alert` (pipeline, kind, state "
+        "firing|resolved, summary, details, page) and the `tojson` filter; default Slack's "
+        '{"text": ...}',
+    )
+    timeout: float = Field(10.0, gt=0, le=120, description="seconds to wait for the webhook's answer")
+
+    @field_validator("webhook")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("an http:// or https:// URL")
+        return value
+
+    @field_validator("body")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None:
+            from jinja2 import TemplateSyntaxError
+            from jinja2.sandbox import SandboxedEnvironment
+
+            try:
+                SandboxedEnvironment().parse(value)
+            except TemplateSyntaxError as exc:
+                raise ValueError(f"template line {exc.lineno}: {exc.message}") from None
+        return value
+
+
 class DaemonSettings(BaseModel):
     """How `hgsync daemon` runs."""
 
@@ -79,6 +133,14 @@ class DaemonSettings(BaseModel):
 
     http_host: str = Field("127.0.0.1", description="address of /healthz, /metrics and the status page")
     http_port: int | None = Field(8790, ge=0, le=65535, description="port of the status server; null: none")
+    http_auth: HttpAuth | None = Field(
+        None,
+        description="user and password for the status page and its buttons (/healthz and /metrics stay "
+        "open); without it the buttons work only when the server listens on a loopback address",
+    )
+    alerts: AlertSettings | None = Field(
+        None, description="a webhook the daemon calls when something goes wrong"
+    )
     misfire_grace: float = Field(
         300.0,
         ge=0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
@@ -46,6 +47,8 @@ class RunResult:
     status: str  # ok | failed | interrupted
     counts: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)  # a sample of row errors
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # the first keys HG rejected or failed
+    elapsed: float = 0.0  # seconds, from taking the lock to the last outcome
 
     @property
     def exit_code(self) -> int:
@@ -170,6 +173,7 @@ async def run_pipeline(
     """
     pipeline = project.pipeline(name)
     assert project.settings is not None
+    began = time.monotonic()
     run_id = new_run_id()
     lock = _lock_name(pipeline.name)
     state.acquire(lock, owner=f"hgsync {trigger} run {run_id}")
@@ -193,6 +197,7 @@ async def run_pipeline(
             context = _RunContext(project, pipeline, state, run_id, lock, stop or asyncio.Event())
             try:
                 result = await context.run(retry_failed, client, on_planned, on_outcome)
+                result.elapsed = round(time.monotonic() - began, 3)
             except (Interrupted, asyncio.CancelledError, KeyboardInterrupt) as exc:
                 state.finish_run(
                     run_id,
@@ -207,10 +212,42 @@ async def run_pipeline(
                 log.error("run_finished", status="error", error=f"{type(exc).__name__}: {exc}")
                 raise
             state.finish_run(run_id, result.status, result.counts)
-            log.info("run_finished", status=result.status, **result.counts)
+            log.info("run_finished", status=result.status, seconds=result.elapsed, **result.counts)
             return result
     finally:
         state.release(lock)
+
+
+class _Tally:
+    """Follows each outcome as it arrives: requests retried, attempts beyond the first, the
+    first keys HG rejected or that failed, then hands the outcome on."""
+
+    SAMPLE = 5
+
+    def __init__(self, pipeline: Pipeline, then: Callable[[SpoolRow, Outcome], None] | None):
+        self.operation, self.then = pipeline.operation, then
+        self.retried = self.retries = 0
+        self.rejected: list[dict[str, Any]] = []
+
+    def __call__(self, row: SpoolRow, outcome: Outcome) -> None:
+        if outcome.attempts > 1:
+            self.retried += 1
+            self.retries += outcome.attempts - 1
+        duplicate = outcome.kind == "rejected" and self.operation.is_duplicate_answer(
+            outcome.status, outcome.message
+        )
+        if outcome.kind != "delivered" and not duplicate and len(self.rejected) < self.SAMPLE:
+            self.rejected.append(
+                {
+                    "key": row.key,
+                    "origin": row.origin,
+                    "kind": outcome.kind,
+                    "status": outcome.status,
+                    "message": outcome.message,
+                }
+            )
+        if self.then is not None:
+            self.then(row, outcome)
 
 
 @dataclass
@@ -249,6 +286,7 @@ class _RunContext:
             await asyncio.to_thread(_save_digests, plan, state)
             if on_planned is not None:
                 on_planned(plan)
+            tally = _Tally(pipeline, on_outcome)
             sent: Counter[str] = Counter()
             if plan.to_send and not self.stop.is_set():
                 async with AsyncExitStack() as stack:
@@ -262,12 +300,14 @@ class _RunContext:
                         run_id=self.run_id,
                         workers=target.concurrency,
                         stop=self.stop,
-                        on_outcome=on_outcome,
+                        on_outcome=tally,
                         lock=self.lock,
                     )
             else:
                 sent["unsent"] = plan.to_send
             counts = summarize(plan, sent)
+            counts["requests_retried"] = tally.retried
+            counts["retries"] = tally.retries
             await asyncio.to_thread(
                 source.finish,
                 spool.batches(),
@@ -286,7 +326,7 @@ class _RunContext:
         )
         status = "interrupted" if counts["unsent"] else ("failed" if failed else "ok")
         sample = [{"key": e.key, "origin": e.origin, "reason": e.reason} for e in errors[:10]]
-        return RunResult(self.run_id, pipeline.name, status, counts, sample)
+        return RunResult(self.run_id, pipeline.name, status, counts, sample, tally.rejected)
 
     def _report_plan(self, plan: Plan) -> list[SpoolRow]:
         """Record and log the row errors and what the plan holds."""

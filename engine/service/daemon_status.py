@@ -1,9 +1,10 @@
 """What the daemon knows about itself, for /healthz, /metrics and the status page.
 
-Counters are kept since the daemon started (Prometheus counters reset on restart, as
-usual). :meth:`DaemonStatus.snapshot` is called from the status server's threads, so
-everything it reads is copied under a lock; run history and failing keys come from the
-state store, which is safe to query from any thread.
+Metrics are kept by :class:`engine.service.metrics.DaemonMetrics` (``self.metrics``), fed
+here as runs start and end and as each HTTP attempt is answered (:meth:`DaemonStatus.attempt`,
+the HG clients' hook). :meth:`DaemonStatus.snapshot` is called from the status server's
+threads, so everything it reads is copied under a lock; run history and failing keys come
+from the state store, which is safe to query from any thread.
 """
 
 from __future__ import annotations
@@ -14,27 +15,19 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib.metadata import version
 from typing import Any
+
+import structlog
 
 from engine.service.lease import Lease
 from engine.service.live import LiveProject
+from engine.service.metrics import DaemonMetrics
 from engine.store import StateStore
 
-VERSION = "0.1.0"
+VERSION = version("hgsync")
 LAST_RUNS = 10
 FAILING = 20
-# run counts → the outcome label of hgsync_rows_total
-ROW_OUTCOMES = {
-    "delivered": "delivered",
-    "send_rejected": "rejected",
-    "send_failed": "failed",
-    "unchanged": "unchanged",
-    "error": "error",
-    "rejected": "still_rejected",
-    "filtered": "filtered",
-    "superseded": "superseded",
-    "unsent": "unsent",
-}
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -57,14 +50,11 @@ class DaemonStatus:
         self.stopping = False
         self._lock = threading.Lock()
         self.running: dict[str, datetime] = {}
-        self.runs: Counter[tuple[str, str]] = Counter()
-        self.rows: Counter[tuple[str, str]] = Counter()
-        self.requests: Counter[tuple[str, str]] = Counter()
-        self.retries: Counter[str] = Counter()
+        self.progress: dict[str, dict[str, int | None]] = {}  # running pipeline → to_send, done
         self.overlaps: Counter[str] = Counter()
         self.last_success: dict[str, datetime] = {}
-        self.last_ok: dict[str, bool] = {}
         self.beats: dict[str, float] = {}  # heartbeat name → time.monotonic() of its last beat
+        self.metrics = DaemonMetrics(keys=self._key_counts, stale=self._stale)
 
     # -- updates, from the event loop ------------------------------------------------------------
 
@@ -75,51 +65,55 @@ class DaemonStatus:
     def run_started(self, pipeline: str) -> None:
         with self._lock:
             self.running[pipeline] = datetime.now(UTC)
+            self.progress[pipeline] = {"to_send": None, "done": 0}
 
-    def run_ended(self, pipeline: str, status: str, counts: dict[str, int] | None) -> None:
+    def run_planned(self, pipeline: str, to_send: int) -> None:
+        with self._lock:
+            self.progress.setdefault(pipeline, {"done": 0})["to_send"] = to_send
+
+    def run_ended(
+        self, pipeline: str, status: str, counts: dict[str, int] | None, seconds: float = 0.0
+    ) -> None:
+        now = datetime.now(UTC)
         with self._lock:
             self.running.pop(pipeline, None)
-            self.runs[(pipeline, status)] += 1
-            for key, label in ROW_OUTCOMES.items():
-                if counts and counts.get(key):
-                    self.rows[(pipeline, label)] += counts[key]
-            self.last_ok[pipeline] = status == "ok"
+            self.progress.pop(pipeline, None)
             if status == "ok":
-                self.last_success[pipeline] = datetime.now(UTC)
+                self.last_success[pipeline] = now
+        self.metrics.run_ended(pipeline, status, counts, seconds, now.timestamp())
 
     def request_done(self, pipeline: str, status: int | None, attempts: int) -> None:
         with self._lock:
-            self.requests[(pipeline, str(status) if status is not None else "network_error")] += 1
-            self.retries[pipeline] += max(attempts - 1, 0)
+            if pipeline in self.progress:
+                self.progress[pipeline]["done"] = (self.progress[pipeline].get("done") or 0) + 1
+        self.metrics.retried(pipeline, attempts - 1)
+
+    def attempt(self, token: bool, status: int | None, seconds: float) -> None:
+        """One HTTP attempt answered (or not): the HG clients' hook. The run's pipeline rides
+        in the log context; the operation is the pipeline's, or create_token for a token."""
+        pipeline = str(structlog.contextvars.get_contextvars().get("pipeline") or "")
+        found = self.live.pipelines.get(pipeline)
+        operation = "create_token" if token else (found.operation.name if found else "unknown")
+        self.metrics.attempt(pipeline, operation, status, seconds)
 
     def overlap_skipped(self, pipeline: str) -> None:
         with self._lock:
             self.overlaps[pipeline] += 1
+        self.metrics.overlap(pipeline)
+
+    def _key_counts(self) -> dict[str, dict[str, int]]:
+        return {name: self.state.count_by_status(name) for name in sorted(self.live.pipelines)}
+
+    def _stale(self) -> dict[str, bool]:
+        live = self.live
+        return {name: bool(live.pipeline_problems(name)) and name in live.pipelines for name in live.files}
 
     # -- reading, from any thread ----------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             running = dict(self.running)
-            metrics = {
-                "runs_total": [
-                    {"pipeline": p, "status": s, "value": v} for (p, s), v in sorted(self.runs.items())
-                ],
-                "rows_total": [
-                    {"pipeline": p, "outcome": o, "value": v} for (p, o), v in sorted(self.rows.items())
-                ],
-                "requests_total": [
-                    {"pipeline": p, "status": s, "value": v} for (p, s), v in sorted(self.requests.items())
-                ],
-                "retries_total": [{"pipeline": p, "value": v} for p, v in sorted(self.retries.items())],
-                "skipped_overlaps_total": [
-                    {"pipeline": p, "value": v} for p, v in sorted(self.overlaps.items())
-                ],
-                "last_success_timestamp_seconds": [
-                    {"pipeline": p, "value": t.timestamp()} for p, t in sorted(self.last_success.items())
-                ],
-                "last_run_ok": [{"pipeline": p, "value": int(ok)} for p, ok in sorted(self.last_ok.items())],
-            }
+            progress = {name: dict(p) for name, p in self.progress.items()}
             overlaps = dict(self.overlaps)
             last_success = dict(self.last_success)
         live = self.live
@@ -128,6 +122,8 @@ class DaemonStatus:
             pipelines.append(
                 self._pipeline(name, running.get(name), overlaps.get(name, 0), last_success.get(name))
             )
+            if name in progress:
+                pipelines[-1]["progress"] = progress[name]
         return {
             "started_at": _iso(self.started_at),
             "pid": os.getpid(),
@@ -142,7 +138,6 @@ class DaemonStatus:
             ),
             "heartbeats": {name: round(time.monotonic() - at, 1) for name, at in sorted(self.beats.items())},
             "pipelines": pipelines,
-            "metrics": metrics,
             "inbox": self._inbox(),
         }
 
@@ -221,6 +216,11 @@ class DaemonStatus:
             ],
             "last_success_at": _iso(success),
             "failing": [self._row(row) for row in self.state.failing(name, FAILING)],
-            "in_doubt": [self._row(row) for row in self.state.in_doubt(name, FAILING)],
+            # a running run's requests on the wire are marked `sending`: in flight, not in doubt
+            "in_doubt": [
+                self._row(row)
+                for row in self.state.in_doubt(name, FAILING)
+                if running is None or row["status"] != "sending"
+            ],
             "skipped_overlaps": overlaps,
         }

@@ -81,20 +81,26 @@ class LiveProject:
         return _signature(self.home) != self._signature
 
     def reload(self) -> Changes:
-        """Load every file again and fold what is valid into the last good versions."""
+        """Load every file again and fold what is valid into the last good versions.
+
+        A broken config file keeps the last good settings, and the pipelines are loaded with
+        them: a fix to a pipeline applies even while the config file waits for its own."""
         self._signature = _signature(self.home)
-        project = load_project(self.home, columns=True)
+        project = load_project(self.home, columns=True, fallback=self.settings)
         problems: dict[str, list[Problem]] = {}
         for problem in project.problems:
             if problem.severity == "error":
                 problems.setdefault(problem.file, []).append(problem)
         changes = Changes()
         if project.settings is None:
-            self.problems = {**{k: v for k, v in self.problems.items() if k != str(CONFIG_FILE)}, **problems}
-            for problem in self.config_problems:
+            for problem in problems.get(str(CONFIG_FILE), []):
                 log.error("config_invalid", problem=str(problem), action="keeping the last good settings")
-            return changes
-        changes.settings_changed = self.settings is not None and project.settings != self.settings
+            if self.settings is None:
+                self.problems = problems
+                return changes
+        settings = project.settings or self.settings
+        assert settings is not None
+        changes.settings_changed = self.settings is not None and settings != self.settings
         # built aside and swapped in whole: the status server reads these from its own threads
         pipelines = dict(self.pipelines)
         for name, pipeline in project.pipelines.items():
@@ -111,7 +117,7 @@ class LiveProject:
             elif name not in project.pipelines:
                 changes.broken.append(name)
         self.settings, self.files, self.problems, self.pipelines = (
-            project.settings,
+            settings,
             dict(project.files),
             problems,
             pipelines,

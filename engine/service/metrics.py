@@ -1,138 +1,196 @@
-"""The daemon's counters and gauges in the Prometheus text exposition format (version 0.0.4).
+"""The daemon's metrics, kept and written by ``prometheus-client`` (``GET /metrics``).
 
-:func:`render_prometheus` turns the ``metrics`` block of the daemon's status snapshot into
-what ``GET /metrics`` answers. The block holds one list of samples per family, each sample a
-dict of labels plus ``value``::
+Counters and histograms count what happened since the daemon started (they reset on
+restart, as Prometheus expects); the gauges of keys are read from the state store at each
+scrape, so a key settled by hand (`hgsync resolve`) shows at once. Every name starts with
+``hgsync_``:
 
-    {"runs_total": [{"pipeline": "orders", "status": "ok", "value": 12}], ...}
-
-Every family in :data:`FAMILIES` is written, in that order, with its ``# HELP`` and ``# TYPE``
-lines, even when it has no samples yet, so a scraper sees the same series names from the
-first scrape on. Samples are sorted by their labels, so two renderings of the same numbers are
-identical. Names get the ``hgsync_`` prefix; label values are escaped as the format asks
-(backslash, double quote, newline). A family the daemon adds that is not listed here is
-written as ``untyped`` after the known ones rather than dropped.
+- ``requests_total{pipeline, operation, status}``: every HTTP attempt to HG, by the HTTP
+  status it got or ``network_error``; a request retried after a 429 and a 503 counts three
+  times (429, 503, then 200). The token endpoint's attempts count as ``create_token``.
+- ``request_duration_seconds{operation}``: time on the wire of each attempt (histogram).
+- ``run_duration_seconds{pipeline}``: time of each finished run (histogram).
+- ``runs_total{pipeline, status}``: runs finished, by final status (ok, failed, interrupted,
+  error, skipped).
+- ``rows_total{pipeline, verdict}``: rows read, by the plan's verdict (new, changed,
+  unchanged, retry, rejected, held, filtered, error, superseded).
+- ``deliveries_total{pipeline, outcome}``: final outcomes of requests (delivered, rejected,
+  failed, in_doubt, unsent).
+- ``retries_total{pipeline}``: attempts beyond the first.
+- ``skipped_overlaps_total{pipeline}``: scheduled runs skipped because the last was going.
+- ``last_success_timestamp_seconds{pipeline}``, ``last_run_ok{pipeline}``.
+- ``failing_keys{pipeline}``, ``in_doubt_keys{pipeline}``: keys whose last request was
+  rejected or failed, and keys whose answer was lost (or that are on the wire).
+- ``pipeline_stale{pipeline}``: 1 while the file on disk is broken and the daemon runs the
+  last good version; ``up``: 1.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-PREFIX = "hgsync_"
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import generate_latest as _generate
+from prometheus_client.core import GaugeMetricFamily
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
+VERDICTS = ("new", "changed", "unchanged", "retry", "rejected", "held", "filtered", "error", "superseded")
+# run counts → the outcome label of hgsync_deliveries_total
+OUTCOMES = {
+    "delivered": "delivered",
+    "send_rejected": "rejected",
+    "send_failed": "failed",
+    "in_doubt": "in_doubt",
+    "unsent": "unsent",
+}
+REQUEST_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+RUN_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+
+KeyCounts = Callable[[], Mapping[str, Mapping[str, int]]]  # pipeline → key status → count
+Stale = Callable[[], Mapping[str, bool]]  # pipeline → runs a stale version
 
 
-@dataclass(frozen=True)
-class Family:
-    """One metric family: its name without the prefix, its type, help text and usual labels."""
+class _FromState:
+    """Gauges read at scrape time: failing and in-doubt keys from the store, stale pipelines."""
 
-    name: str
-    type: str  # counter | gauge | untyped
-    help: str
-    labels: tuple[str, ...] = ("pipeline",)
+    def __init__(self, keys: KeyCounts, stale: Stale):
+        self.keys, self.stale = keys, stale
 
+    def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                "hgsync_failing_keys",
+                "Keys whose last request HG rejected or that failed after every retry.",
+                labels=["pipeline"],
+            ),
+            GaugeMetricFamily(
+                "hgsync_in_doubt_keys",
+                "Keys whose request may have reached HG without an answer (or is on the wire).",
+                labels=["pipeline"],
+            ),
+            GaugeMetricFamily(
+                "hgsync_pipeline_stale",
+                "1 when the pipeline file has problems and the daemon keeps running its last good version.",
+                labels=["pipeline"],
+            ),
+        )
 
-FAMILIES: tuple[Family, ...] = (
-    Family("runs_total", "counter", "Runs finished since the daemon started, by final status.",
-           ("pipeline", "status")),
-    Family("rows_total", "counter", "Rows handled since the daemon started, by outcome.",
-           ("pipeline", "outcome")),
-    Family("requests_total", "counter",
-           "Requests sent to HepsiGlobal since the daemon started, by HTTP status or network_error.",
-           ("pipeline", "status")),
-    Family("retries_total", "counter", "Requests retried since the daemon started."),
-    Family("skipped_overlaps_total", "counter",
-           "Scheduled runs skipped because the previous run of the pipeline was still going."),
-    Family("last_success_timestamp_seconds", "gauge",
-           "Unix time at which the last successful run of the pipeline finished."),
-    Family("last_run_ok", "gauge", "1 when the last finished run of the pipeline succeeded, else 0."),
-)  # fmt: skip
-_UP = Family("up", "gauge", "1 while the hgsync daemon is running.", ())
-_STALE = Family(
-    "pipeline_stale",
-    "gauge",
-    "1 when the pipeline file has problems and the daemon keeps running its last good version.",
-)
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield from self._families()
 
-
-def escape_label(value: object) -> str:
-    """A label value as the text format writes it between double quotes."""
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        failing, doubt, stale = self._families()
+        for pipeline, counts in sorted(self.keys().items()):
+            failing.add_metric([pipeline], counts.get("rejected", 0) + counts.get("failed", 0))
+            doubt.add_metric([pipeline], counts.get("in_doubt", 0) + counts.get("sending", 0))
+        for pipeline, is_stale in sorted(self.stale().items()):
+            stale.add_metric([pipeline], 1 if is_stale else 0)
+        yield from (failing, doubt, stale)
 
 
-def format_value(value: object) -> str:
-    """A sample value: whole numbers without a fraction, floats in full, NaN and ±Inf spelt out."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    number = float(value)  # type: ignore[arg-type]
-    if math.isnan(number):
-        return "NaN"
-    if math.isinf(number):
-        return "+Inf" if number > 0 else "-Inf"
-    if number.is_integer() and abs(number) < 2**53:
-        return str(int(number))
-    return repr(number)
+class DaemonMetrics:
+    """The daemon's registry; the daemon calls the methods below as things happen."""
+
+    def __init__(self, keys: KeyCounts | None = None, stale: Stale | None = None):
+        r = self.registry = CollectorRegistry()
+        self._up = Gauge("hgsync_up", "1 while the hgsync daemon is running.", registry=r)
+        self._up.set(1)
+        self._requests = Counter(
+            "hgsync_requests",
+            "HTTP attempts to HepsiGlobal, by operation and HTTP status (or network_error); every retry counts.",
+            ["pipeline", "operation", "status"],
+            registry=r,
+        )
+        self._latency = Histogram(
+            "hgsync_request_duration_seconds",
+            "Time on the wire of each HTTP attempt to HepsiGlobal.",
+            ["operation"],
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
+        self._run_time = Histogram(
+            "hgsync_run_duration_seconds",
+            "Time of each finished run.",
+            ["pipeline"],
+            buckets=RUN_BUCKETS,
+            registry=r,
+        )
+        self._runs = Counter(
+            "hgsync_runs", "Runs finished, by final status.", ["pipeline", "status"], registry=r
+        )
+        self._rows = Counter(
+            "hgsync_rows", "Rows read, by the plan's verdict.", ["pipeline", "verdict"], registry=r
+        )
+        self._outcomes = Counter(
+            "hgsync_deliveries",
+            "Final outcomes of the requests runs sent.",
+            ["pipeline", "outcome"],
+            registry=r,
+        )
+        self._retries = Counter("hgsync_retries", "Attempts beyond the first.", ["pipeline"], registry=r)
+        self._overlaps = Counter(
+            "hgsync_skipped_overlaps",
+            "Scheduled runs skipped because the previous run of the pipeline was still going.",
+            ["pipeline"],
+            registry=r,
+        )
+        self._last_success = Gauge(
+            "hgsync_last_success_timestamp_seconds",
+            "Unix time at which the last successful run of the pipeline finished.",
+            ["pipeline"],
+            registry=r,
+        )
+        self._last_ok = Gauge(
+            "hgsync_last_run_ok",
+            "1 when the last finished run of the pipeline succeeded, else 0.",
+            ["pipeline"],
+            registry=r,
+        )
+        if keys is not None or stale is not None:
+            r.register(_FromState(keys or dict, stale or dict))  # type: ignore[arg-type]
+
+    def attempt(self, pipeline: str, operation: str, status: int | None, seconds: float) -> None:
+        label = str(status) if status is not None else "network_error"
+        self._requests.labels(pipeline, operation, label).inc()
+        self._latency.labels(operation).observe(seconds)
+
+    def retried(self, pipeline: str, times: int) -> None:
+        if times > 0:
+            self._retries.labels(pipeline).inc(times)
+
+    def overlap(self, pipeline: str) -> None:
+        self._overlaps.labels(pipeline).inc()
+
+    def run_ended(
+        self, pipeline: str, status: str, counts: Mapping[str, Any] | None, seconds: float, at: float
+    ) -> None:
+        self._runs.labels(pipeline, status).inc()
+        self._run_time.labels(pipeline).observe(seconds)
+        for verdict in VERDICTS:
+            if counts and counts.get(verdict):
+                self._rows.labels(pipeline, verdict).inc(counts[verdict])
+        for key, outcome in OUTCOMES.items():
+            if counts and counts.get(key):
+                self._outcomes.labels(pipeline, outcome).inc(counts[key])
+        self._last_ok.labels(pipeline).set(1 if status == "ok" else 0)
+        if status == "ok":
+            self._last_success.labels(pipeline).set(at)
+
+    def exposition(self) -> bytes:
+        """The text ``GET /metrics`` answers."""
+        return _generate(self.registry)
 
 
-def _label_names(family: Family, samples: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The family's usual labels first, then any other a sample carries, alphabetically."""
-    extra = sorted({k for s in samples for k in s if k != "value" and k not in family.labels})
-    return [*family.labels, *extra]
+def idle_exposition() -> bytes:
+    """``/metrics`` of a server without a daemon's metrics: ``hgsync_up 1`` only."""
+    return DaemonMetrics().exposition()
 
 
-def _sample_lines(family: Family, samples: list[Mapping[str, Any]]) -> list[str]:
-    names = [n for n in _label_names(family, samples) if _LABEL.match(n)]
-    rows = []
-    for sample in samples:
-        if "value" not in sample or sample["value"] is None:
-            continue
-        labels = tuple((n, str(sample[n])) for n in names if n in sample and sample[n] is not None)
-        rows.append((labels, format_value(sample["value"])))
-    lines = []
-    for labels, value in sorted(rows, key=lambda r: r[0]):
-        text = ",".join(f'{n}="{escape_label(v)}"' for n, v in labels)
-        lines.append(f"{PREFIX}{family.name}{{{text}}} {value}" if text else f"{PREFIX}{family.name} {value}")
-    return lines
+def samples(text: str) -> Iterable[tuple[str, dict[str, str], float]]:
+    """(name, labels, value) of every sample in an exposition, for tests and scripts."""
+    from prometheus_client.parser import text_string_to_metric_families
 
-
-def _family_lines(family: Family, samples: list[Mapping[str, Any]]) -> list[str]:
-    name = PREFIX + family.name
-    return [
-        f"# HELP {name} {_escape_help(family.help)}",
-        f"# TYPE {name} {family.type}",
-        *_sample_lines(family, samples),
-    ]
-
-
-def render_prometheus(
-    metrics: Mapping[str, Any], pipelines: Iterable[Mapping[str, Any]] | None = None
-) -> str:
-    """The Prometheus text for the snapshot's ``metrics`` block, ending with a newline.
-
-    ``hgsync_up 1`` comes first. With ``pipelines`` (the snapshot's list), each pipeline also
-    gets ``hgsync_pipeline_stale`` 0 or 1.
-    """
-    lines = _family_lines(_UP, [{"value": 1}])
-    for family in FAMILIES:
-        lines += _family_lines(family, list(metrics.get(family.name) or []))
-    if pipelines is not None:
-        stale = [{"pipeline": p.get("name"), "value": bool(p.get("stale"))} for p in pipelines]
-        lines += _family_lines(_STALE, stale)
-    known = {f.name for f in FAMILIES} | {_UP.name, _STALE.name}
-    for name in sorted(set(metrics) - known):
-        if _NAME.match(PREFIX + name) and isinstance(metrics[name], list):
-            family = Family(name, "untyped", f"{name} (no description)", ())
-            lines += _family_lines(family, metrics[name])
-    return "\n".join(lines) + "\n"
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            yield sample.name, dict(sample.labels), sample.value

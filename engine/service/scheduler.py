@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,16 +31,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from connectors.hepsiglobal.client import HGClient
 from engine import signals
 from engine.definitions.pipeline import Pipeline
 from engine.definitions.pipeline_model import Schedule
 from engine.definitions.settings import resolve_url
-from engine.definitions.targets import TargetSettings
 from engine.errors import ConfigError, CredentialsRefused, HgsyncError, Interrupted, LockedError
 from engine.inbound.serve import InboundService
 from engine.logging import get_logger
 from engine.outbound.run import run_pipeline
+from engine.service.alerts import Alerter
+from engine.service.clients import ClientPool
 from engine.service.daemon_status import DaemonStatus
 from engine.service.lease import Lease
 from engine.service.live import LiveProject
@@ -64,37 +65,6 @@ def missed_since(schedule: Schedule, last_run: datetime, now: datetime) -> datet
     return due if due is not None and due <= now else None
 
 
-class ClientPool:
-    """One HG client per target, shared by runs: its token, rate limit and concurrency hold
-    across pipelines. A target whose settings changed gets a new client; old ones close at the end."""
-
-    def __init__(self) -> None:
-        self._clients: dict[str, tuple[TargetSettings, HGClient]] = {}
-        self._retired: list[HGClient] = []
-
-    async def get(self, name: str, settings: TargetSettings) -> HGClient:
-        held = self._clients.get(name)
-        if held is not None and held[0] == settings:
-            return held[1]
-        if held is not None:
-            self._retired.append(held[1])
-        client = await HGClient(settings).__aenter__()
-        self._clients[name] = (settings, client)
-        return client
-
-    def discard(self, name: str) -> None:
-        """Forget a target's client (its credentials were refused): the next run asks again."""
-        held = self._clients.pop(name, None)
-        if held is not None:
-            self._retired.append(held[1])
-
-    async def close(self) -> None:
-        for client in [*self._retired, *(c for _, c in self._clients.values())]:
-            await client.__aexit__(None, None, None)
-        self._clients.clear()
-        self._retired.clear()
-
-
 class Daemon:
     def __init__(
         self,
@@ -112,11 +82,12 @@ class Daemon:
         self.stop = asyncio.Event()  # set by the first signal: start nothing new
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.scheduled: dict[str, Schedule] = {}
-        self.clients = ClientPool()
+        self.clients = ClientPool(on_attempt=self._attempt)
         self.scheduler: AsyncIOScheduler | None = None
         self.state: StateStore | None = None
         self.status: DaemonStatus | None = None
         self.lease: Lease | None = None
+        self.alerts = Alerter(None)
         self._hard_stop = asyncio.Event()
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -135,18 +106,26 @@ class Daemon:
             self.status = DaemonStatus(self.live, self.state, self._next_run, self.lease)
             port = self.http_port if self.http_port is not None else settings.daemon.http_port
             if port is not None:
-                from engine.service.status_server import StatusServer
+                from engine.service.status_server import Credentials, StatusServer
 
                 daemon = settings.daemon
-                token = daemon.http_token.get_secret_value() if daemon.http_token else None
+                auth = Credentials(
+                    token=daemon.http_token.get_secret_value() if daemon.http_token else None,
+                    basic=(daemon.http_auth.username, daemon.http_auth.password.get_secret_value())
+                    if daemon.http_auth
+                    else None,
+                )
                 server = StatusServer(
                     daemon.http_host,
                     port,
                     self.status.snapshot,
-                    auth=token,
+                    metrics=self.status.metrics.exposition,
+                    act=self._act_from_thread(asyncio.get_running_loop()),
+                    auth=auth,
                     host_names=tuple(daemon.http_host_names),
                 ).start()
                 log.info("status_server_started", url=server.url)
+            self.alerts = Alerter(settings.daemon.alerts, page=server.url + "/" if server else "")
             signals.install(self._stop_cleanly, self._stop_now)
             if not await self.lease.take(standby=standby, stop=self.stop):
                 log.info("daemon_stopped", role="standby")
@@ -161,6 +140,7 @@ class Daemon:
                 )
                 await asyncio.to_thread(receiver.start)
             log.info("daemon_started", pipelines=sorted(self.scheduled), home=str(self.home))
+            await self._check_files()
             background = [
                 asyncio.create_task(self._watch()),
                 asyncio.create_task(self._heartbeat()),
@@ -181,6 +161,10 @@ class Daemon:
             self.state.close()
         log.info("daemon_stopped")
         return EXIT_TAKEN_OVER if self.lease.role == "lost" else 0
+
+    def _attempt(self, token: bool, status: int | None, seconds: float) -> None:
+        if self.status is not None:
+            self.status.attempt(token, status, seconds)
 
     def _lease_lost(self) -> None:
         """Another daemon took over (this one stalled past its lease): stop at once; the runs'
@@ -312,6 +296,7 @@ class Daemon:
                     log.info("pipeline_removed", pipeline=name)
                 self.live.reload_error = None
                 self._apply_schedules()
+                await self._check_files()
             except Exception as exc:  # a reload must never take the daemon down
                 self.live.reload_error = f"{type(exc).__name__}: {exc}"
                 log.exception(
@@ -326,17 +311,55 @@ class Daemon:
                 self.status.beat("scheduler")
             await asyncio.sleep(1.0)
 
+    async def _check_files(self) -> None:
+        """Tell the alerts which files are broken now (the config file as ``config``)."""
+        live = self.live
+        if live.settings is not None:
+            self.alerts.reconfigure(live.settings.daemon.alerts)
+        broken = {
+            n: [str(p) for p in live.pipeline_problems(n)] for n in live.files if live.pipeline_problems(n)
+        }
+        if live.config_problems:
+            broken["config"] = [str(p) for p in live.config_problems]
+        await self.alerts.files_checked(broken, set(live.files))
+
     # -- one run ---------------------------------------------------------------------------------
 
-    async def _job(self, name: str) -> None:
-        if self.stop.is_set() or name not in self.live.pipelines:
+    def _act_from_thread(self, loop: asyncio.AbstractEventLoop) -> Any:
+        """The status page's buttons: start a run now (from the server's thread)."""
+
+        def act(name: str, retry_failed: bool) -> str:
+            future = asyncio.run_coroutine_threadsafe(self._run_now(name, retry_failed), loop)
+            return future.result(timeout=10)
+
+        return act
+
+    async def _run_now(self, name: str, retry_failed: bool) -> str:
+        if self.stop.is_set():
+            raise ValueError("the daemon is stopping: no new run starts")
+        if name not in self.live.pipelines:
+            raise ValueError(f"no pipeline {name!r} is loaded")
+        if name in self.tasks:
+            raise ValueError(f"{name} is running already")
+        if self.lease is not None and self.lease.role != "active":
+            raise ValueError("this daemon is not the active one")
+        asyncio.get_running_loop().create_task(
+            self._job(name, retry_failed=retry_failed, trigger="status page")
+        )
+        log.info("run_requested", pipeline=name, retry_failed=retry_failed, by="status page")
+        what = "retrying its failed rows" if retry_failed else "now"
+        return f"{name}: run started ({what})"
+
+    async def _job(self, name: str, retry_failed: bool = False, trigger: str = "daemon") -> None:
+        if self.stop.is_set() or name not in self.live.pipelines or name in self.tasks:
             return
         assert self.state is not None and self.status is not None
         task = asyncio.current_task()
         assert task is not None
         self.tasks[name] = task
         self.status.run_started(name)
-        status, counts = "error", None
+        status, counts, error = "error", None, ""
+        began = time.monotonic()
         project = self.live.project()
         pipeline: Pipeline = project.pipelines[name]
         try:
@@ -347,7 +370,15 @@ class Daemon:
                 self.status.request_done(name, result.status, result.attempts)  # type: ignore[union-attr]
 
             result = await run_pipeline(
-                project, name, self.state, trigger="daemon", stop=self.stop, client=client, on_outcome=outcome
+                project,
+                name,
+                self.state,
+                trigger=trigger,
+                retry_failed=retry_failed,
+                stop=self.stop,
+                client=client,
+                on_outcome=outcome,
+                on_planned=lambda plan: self.status.run_planned(name, plan.to_send),  # type: ignore[union-attr]
             )
             status, counts = result.status, result.counts
         except LockedError as exc:
@@ -357,14 +388,30 @@ class Daemon:
             status = "interrupted"
         except CredentialsRefused as exc:
             self.clients.discard(pipeline.target)
-            log.error("run_failed", pipeline=name, error=str(exc), next="retried on its next schedule")
+            error = str(exc)
+            log.error("run_failed", pipeline=name, error=error, next="retried on its next schedule")
         except HgsyncError as exc:
-            log.error("run_failed", pipeline=name, error=str(exc), next="retried on its next schedule")
+            error = str(exc)
+            log.error("run_failed", pipeline=name, error=error, next="retried on its next schedule")
         except Exception as exc:  # isolation: one pipeline's bug never stops the others
-            log.exception("run_crashed", pipeline=name, error=f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            log.exception("run_crashed", pipeline=name, error=error)
         finally:
             self.tasks.pop(name, None)
-            self.status.run_ended(name, status, counts)
+            self.status.run_ended(name, status, counts, time.monotonic() - began)
+        if status not in ("interrupted", "skipped"):
+            await self._alert_run(name, status, counts, error)
+
+    async def _alert_run(self, name: str, status: str, counts: dict[str, int] | None, error: str) -> None:
+        assert self.state is not None
+        keys = self.state.count_by_status(name)
+        if counts:
+            error = error or (
+                f"delivered {counts.get('delivered', 0)}, rejected {counts.get('send_rejected', 0)}, "
+                f"failed {counts.get('send_failed', 0)}, row errors {counts.get('error', 0)}; "
+                f"`hgsync history {name} --failing` lists them"
+            )
+        await self.alerts.run_ended(name, status, error, keys.get("rejected", 0) + keys.get("failed", 0))
 
 
 def run_daemon(

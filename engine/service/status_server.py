@@ -15,9 +15,19 @@ described in the daemon's docs and mirrored by the tests' fake). Routes, all ``G
   when a heartbeat (``heartbeats``: the scheduler's, the file watcher's; seconds since each
   beat) is older than :data:`STUCK_AFTER`, so that a supervisor restarts a daemon that hangs. ``last_run_ok`` is null before a first run;
   a run still going does not count until it finishes.
-- ``/metrics``: the Prometheus text format 0.0.4 (:func:`engine.service.metrics.render_prometheus`).
+- ``/metrics``: the Prometheus text format, from the ``metrics`` callable (the daemon's
+  :class:`engine.service.metrics.DaemonMetrics`), ``hgsync_up 1`` alone without one.
 - ``/status.json``: the snapshot itself.
 - ``/``: the status page for people (:func:`engine.service.status_page.render_page`).
+- ``POST /actions``: the page's buttons, a form of ``pipeline``, ``action`` (``run`` or
+  ``retry-failed``) and ``csrf``, the server's token, which only the page carries. Answered
+  with a 303 back to the page, which then shows what happened. Given only when the server
+  has an ``act`` callback and either credentials (``auth``) or a loopback address; a request
+  whose ``Origin`` is not this server is refused.
+
+With ``auth`` (:class:`Credentials`: ``daemon.http_token``, ``daemon.http_auth``), every
+route but ``/healthz`` needs them (401 otherwise): Prometheus scrapes ``/metrics`` with the
+token as ``bearer_token`` or with ``basic_auth``.
 
 Anything else is 404; any other method 405 with ``Allow: GET``. When ``snapshot()`` or a
 rendering raises, the answer is a short 500 naming the exception's type (the details go to
@@ -28,9 +38,7 @@ per connection, HTTP/1.1 keep-alive, every answer with a Content-Length, no acce
 stderr (``status_request`` is logged at debug). Bound to a loopback address, the server answers only requests whose
 ``Host`` names a loopback address or ``localhost`` (403 otherwise), so that a web page cannot
 read it through DNS rebinding; bound to another address, only an IP address, ``localhost``
-or one of ``daemon.http_host_names`` (:func:`engine.http_server.host_allowed`). With
-``daemon.http_token`` set, every route but ``/healthz`` needs it (Bearer, or Basic as the
-password); 401 otherwise. The page is sent with a Content-Security-Policy that allows
+or one of ``daemon.http_host_names`` (:func:`engine.http_server.host_allowed`). The page is sent with a Content-Security-Policy that allows
 only its own inline style and script (by nonce) and fetches to itself.
 
 Usage: ``with StatusServer("127.0.0.1", 8790, daemon.snapshot) as server: print(server.url)``.
@@ -44,26 +52,30 @@ import hmac
 import json
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from engine.http_server import BackgroundServer, TrackedHandler, TrackingServer, host_allowed, is_loopback
 from engine.logging import get_logger
 from engine.service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from engine.service.metrics import render_prometheus
+from engine.service.metrics import idle_exposition
 from engine.service.status_page import last_finished, render_page
 
 log = get_logger(__name__)
 
 Snapshot = Callable[[], dict[str, Any]]
+Act = Callable[[str, bool], str]  # (pipeline, retry failed rows) → what was done; ValueError: refused
 ROUTES = ("/", "/healthz", "/metrics", "/status.json")
+MAX_FORM = 4096
 JSON_TYPE = "application/json"
 HTML_TYPE = "text/html; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
 _CSP = (
     "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; connect-src 'self'; "
-    "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
 
@@ -98,18 +110,39 @@ def health(snapshot: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
     return code, body
 
 
-def _authorized(header: str | None, secret: str) -> bool:
-    """``Authorization: Bearer SECRET``, or HTTP Basic with any user name and SECRET as password."""
-    scheme, _, value = (header or "").strip().partition(" ")
-    given = ""
-    if scheme.lower() == "bearer":
-        given = value.strip()
-    elif scheme.lower() == "basic":
+@dataclass(frozen=True)
+class Credentials:
+    """What the status server asks for: ``daemon.http_token`` (``Authorization: Bearer
+    TOKEN``, or HTTP Basic with any user name and TOKEN as password) and/or
+    ``daemon.http_auth`` (HTTP Basic user and password). Compared in constant time."""
+
+    token: str | None = None
+    basic: tuple[str, str] | None = None
+
+    def any(self) -> bool:
+        return bool(self.token) or self.basic is not None
+
+    def describe(self) -> str:
+        ways = ["daemon.http_token (Bearer, or Basic as the password)"] if self.token else []
+        return " or ".join(ways + (["daemon.http_auth (Basic)"] if self.basic else []))
+
+    def accepts(self, header: str | None) -> bool:
+        scheme, _, value = (header or "").strip().partition(" ")
+        if scheme.lower() == "bearer":
+            return bool(self.token) and _same(value.strip(), self.token or "")
+        if scheme.lower() != "basic":
+            return False
         try:
-            given = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
+            user, _, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
         except (ValueError, UnicodeDecodeError):
             return False
-    return bool(given) and hmac.compare_digest(given.encode(), secret.encode())
+        by_token = bool(self.token) and _same(password, self.token or "")
+        by_user = self.basic is not None and _same(user, self.basic[0]) & _same(password, self.basic[1])
+        return by_token or by_user
+
+
+def _same(given: str, wanted: str) -> bool:
+    return bool(given) and hmac.compare_digest(given.encode(), wanted.encode())
 
 
 class _Server(TrackingServer):
@@ -118,12 +151,30 @@ class _Server(TrackingServer):
     error_event = "status_connection_error"
 
     def __init__(
-        self, address: tuple[str, int], snapshot: Snapshot, auth: str | None, host_names: tuple[str, ...]
+        self,
+        address: tuple[str, int],
+        snapshot: Snapshot,
+        act: Act | None = None,
+        auth: Credentials | None = None,
+        metrics: Callable[[], bytes] | None = None,
+        host_names: tuple[str, ...] = (),
     ) -> None:
         self.snapshot = snapshot
-        self.auth = auth
+        self.metrics = metrics or idle_exposition
+        self.loopback_only = is_loopback(address[0])
+        self.auth = auth if auth is not None and auth.any() else None
         self.host_names = tuple(n.lower() for n in host_names)
+        self.act = act if act is not None and (self.auth is not None or self.loopback_only) else None
+        self.csrf = secrets.token_urlsafe(24)
+        self.notices: OrderedDict[str, tuple[str, str]] = OrderedDict()  # id → (kind, text), the last few
         super().__init__(address, _Handler)
+
+    def remember(self, kind: str, text: str) -> str:
+        key = secrets.token_urlsafe(8)
+        self.notices[key] = (kind, text)
+        while len(self.notices) > 32:
+            self.notices.popitem(last=False)
+        return key
 
 
 class _Handler(TrackedHandler):
@@ -160,35 +211,86 @@ class _Handler(TrackedHandler):
         if self.headers.get("Transfer-Encoding") or self.headers.get("Content-Length", "0").strip() != "0":
             self.close_connection = True
 
-    def do_GET(self) -> None:
-        self._begin()
-        auth = self.server.auth
-        if not host_allowed(self.headers.get("Host"), self.server.server_address[0], self.server.host_names):
-            names = "a loopback host" if is_loopback(self.server.server_address[0]) else "an IP address"
+    def _refused(self) -> bool:
+        """Answer 403 for a foreign host name, 401 without the credentials; True when answered."""
+        bound = self.server.server_address[0]
+        if not host_allowed(self.headers.get("Host"), bound, self.server.host_names):
+            names = "a loopback host" if is_loopback(bound) else "an IP address"
             self._send(
                 403,
                 f"this status server answers only requests for {names} or daemon.http_host_names\n",
                 TEXT_TYPE,
             )
-        elif auth and self._path != "/healthz" and not _authorized(self.headers.get("Authorization"), auth):
-            challenge = {"WWW-Authenticate": 'Basic realm="hgsync", charset="UTF-8"'}
+            return True
+        auth = self.server.auth
+        if (
+            auth is not None
+            and self._path != "/healthz"
+            and not auth.accepts(self.headers.get("Authorization"))
+        ):
             self._send(
                 401,
-                "authorization needed: the daemon.http_token secret (Bearer, or Basic as the password)\n",
+                f"credentials needed: {auth.describe()}\n",
                 TEXT_TYPE,
-                challenge,
+                {"WWW-Authenticate": 'Basic realm="hgsync", charset="UTF-8"'},
             )
-        elif self._path not in ROUTES:
+            return True
+        return False
+
+    def do_GET(self) -> None:
+        self._begin()
+        if self._refused():
+            return
+        if self._path not in ROUTES:
             known = ", ".join(ROUTES)
             self._send(404, f"not found: {self._path} (known: {known})\n", TEXT_TYPE)
         else:
             self._route(self._path)
 
+    def do_POST(self) -> None:
+        self._started = time.perf_counter()
+        self._path = urlsplit(self.path).path
+        if self._path != "/actions":
+            self._not_allowed()
+            return
+        length = self.headers.get("Content-Length", "")
+        if self.headers.get("Transfer-Encoding") or not length.isdigit() or int(length) > MAX_FORM:
+            self.close_connection = True
+            self._send(400, f"a form of at most {MAX_FORM} bytes, with a Content-Length\n", TEXT_TYPE)
+            return
+        form = parse_qs(self.rfile.read(int(length)).decode("utf-8", "replace"))
+        if self._refused():
+            return
+        if self.server.act is None:
+            self._send(
+                403, "actions are off: set daemon.http_auth, or listen on a loopback address\n", TEXT_TYPE
+            )
+            return
+        origin = self.headers.get("Origin")
+        if origin and origin != "null" and urlsplit(origin).netloc != self.headers.get("Host", ""):
+            self._send(403, "a form from another site\n", TEXT_TYPE)
+            return
+        given = (form.get("csrf") or [""])[0]
+        if not hmac.compare_digest(given.encode(), self.server.csrf.encode()):
+            self._send(403, "the form's token is missing or old: reload the page\n", TEXT_TYPE)
+            return
+        pipeline, action = (form.get("pipeline") or [""])[0], (form.get("action") or [""])[0]
+        if action not in ("run", "retry-failed"):
+            self._send(400, "action: run or retry-failed\n", TEXT_TYPE)
+            return
+        try:
+            kind, text = "ok", self.server.act(pipeline, action == "retry-failed")
+        except ValueError as exc:
+            kind, text = "bad", str(exc)
+        log.info("status_action", pipeline=pipeline, action=action, result=kind, message=text)
+        key = self.server.remember(kind, text)
+        self._send(303, f"{text}\n", TEXT_TYPE, {"Location": f"./?notice={key}"})
+
     def _not_allowed(self) -> None:
         self._begin()
         self._send(405, "method not allowed: use GET\n", TEXT_TYPE, {"Allow": "GET"})
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _not_allowed
+    do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _not_allowed
 
     def _route(self, path: str) -> None:
         try:
@@ -197,14 +299,17 @@ class _Handler(TrackedHandler):
                 code, payload = health(snapshot)
                 answer = (code, json.dumps(payload) + "\n", JSON_TYPE, {})
             elif path == "/metrics":
-                text = render_prometheus(snapshot.get("metrics") or {}, snapshot.get("pipelines") or [])
-                answer = (200, text, METRICS_CONTENT_TYPE, {})
+                answer = (200, self.server.metrics(), METRICS_CONTENT_TYPE, {})
             elif path == "/status.json":
                 answer = (200, json.dumps(snapshot, default=str) + "\n", JSON_TYPE, {})
             else:
                 nonce = secrets.token_urlsafe(16)
                 csp = {"Content-Security-Policy": _CSP.format(nonce=nonce), "Referrer-Policy": "no-referrer"}
-                answer = (200, render_page(snapshot, nonce=nonce), HTML_TYPE, csp)
+                key = (parse_qs(urlsplit(self.path).query).get("notice") or [""])[0]
+                kind, notice = self.server.notices.get(key, ("ok", None))
+                csrf = self.server.csrf if self.server.act is not None else None
+                page = render_page(snapshot, nonce=nonce, csrf=csrf, notice=notice, notice_kind=kind)
+                answer = (200, page, HTML_TYPE, csp)
         except Exception as exc:  # a broken snapshot must not take the server down
             log.error("status_snapshot_failed", path=path, error=type(exc).__name__, exc_info=True)
             message = (
@@ -229,15 +334,18 @@ class StatusServer:
         port: int,
         snapshot: Snapshot,
         *,
-        auth: str | None = None,
+        metrics: Callable[[], bytes] | None = None,
+        act: Act | None = None,
+        auth: Credentials | None = None,
         host_names: tuple[str, ...] = (),
     ) -> None:
         """``port`` 0 picks a free port; after :meth:`start`, ``port`` is the one bound.
-        ``auth``: a secret every route but /healthz requires; ``host_names``: names (a proxy's)
+        ``metrics``: the /metrics text; ``act``: runs a pipeline now, for the page's buttons;
+        ``auth``: what every route but /healthz requires; ``host_names``: names (a proxy's)
         accepted in ``Host`` besides IP addresses and loopback names."""
         self.host, self.port, self.snapshot = host, port, snapshot
         self._background = BackgroundServer(
-            lambda: _Server((self.host, self.port), self.snapshot, auth, host_names),
+            lambda: _Server((self.host, self.port), self.snapshot, act, auth, metrics, host_names),
             what="the status server",
             thread_name="hgsync-status",
             poll_interval=0.1,

@@ -141,7 +141,6 @@ def fake_snapshot(now: datetime | None = None) -> dict[str, Any]:
         "failing": [],
         "skipped_overlaps": 0,
     }
-    c, s = "cancel-order-items", "order-status"
     return {
         "started_at": ago(600),
         "pid": 1234,
@@ -149,31 +148,4 @@ def fake_snapshot(now: datetime | None = None) -> dict[str, Any]:
         "stopping": False,
         "config_problems": [CONFIG_PROBLEM],
         "pipelines": [cancel, status, manual],
-        "metrics": {
-            "runs_total": [
-                {"pipeline": c, "status": "ok", "value": 12},
-                {"pipeline": c, "status": "failed", "value": 1},
-                {"pipeline": s, "status": "ok", "value": 3},
-            ],
-            "rows_total": [
-                {"pipeline": c, "outcome": "delivered", "value": 40},
-                {"pipeline": c, "outcome": "rejected", "value": 2},
-                {"pipeline": c, "outcome": "unchanged", "value": 96},
-                {"pipeline": s, "outcome": "delivered", "value": 15},
-            ],
-            "requests_total": [
-                {"pipeline": c, "status": "200", "value": 40},
-                {"pipeline": c, "status": "400", "value": 2},
-                {"pipeline": c, "status": "429", "value": 3},
-                {"pipeline": c, "status": "network_error", "value": 1},
-                {"pipeline": s, "status": "200", "value": 15},
-            ],
-            "retries_total": [{"pipeline": c, "value": 4}, {"pipeline": s, "value": 0}],
-            "skipped_overlaps_total": [{"pipeline": c, "value": 1}, {"pipeline": s, "value": 0}],
-            "last_success_timestamp_seconds": [
-                {"pipeline": c, "value": (now - timedelta(seconds=299)).timestamp()},
-                {"pipeline": s, "value": 1764186002.5},
-            ],
-            "last_run_ok": [{"pipeline": c, "value": 0}, {"pipeline": s, "value": 1}],
-        },
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import signal
 import sqlite3
 import threading
@@ -121,7 +122,9 @@ def test_three_pipelines_on_a_changing_table(project, sandbox, daemon_factory):
     delivered_200 = sum(
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()
-        if line.startswith("hgsync_requests_total{") and 'status="200"' in line
+        if line.startswith("hgsync_requests_total{")
+        and 'status="200"' in line
+        and 'operation="cancel_order_item"' in line
     )
     assert delivered_200 == len(records)
 
@@ -358,6 +361,14 @@ def test_a_broken_config_keeps_the_last_good_settings(project, sandbox, daemon_f
     assert status["config_problems"] and "concurency" in status["config_problems"][0]
     assert httpx.get(daemon.url + "/healthz").json()["status"] == "degraded"
 
+    # a pipeline edited while the config waits for its fix is taken, with the last good settings
+    _pipeline(project, "events-a", "a", reason="fixed-{{ row.reason }}")
+    daemon.wait_for("pipeline_reloaded", pipeline="events-a")
+    deadline = time.monotonic() + 15
+    while not any(r["body"]["reason"] == "fixed-r0" for r in sandbox.records("cancel_order_item")):
+        assert time.monotonic() < deadline, "the edited pipeline was not run"
+        time.sleep(0.2)
+
     config.write_text(good)
     deadline = time.monotonic() + 10
     while httpx.get(daemon.url + "/status.json").json()["config_problems"]:
@@ -365,3 +376,89 @@ def test_a_broken_config_keeps_the_last_good_settings(project, sandbox, daemon_f
         time.sleep(0.2)
     daemon.signal()
     assert daemon.wait() == 0
+
+
+def test_run_now_and_retry_failed_from_the_status_page(project, sandbox, daemon_factory):
+    _events_table(project, 60, kinds="a")
+    project.pipeline(
+        "by-hand",
+        PIPELINE.replace("schedule: {schedule}\n", "").format(
+            kind="a", mode="upsert", reason="{{ row.reason }}"
+        ),
+    )
+    sandbox.set_faults(Faults(rate_500=1.0, seed=2))
+    daemon = daemon_factory()
+    with httpx.Client(base_url=daemon.url, timeout=10) as http:
+        page = http.get("/").text
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        form = {"csrf": token, "pipeline": "by-hand", "action": "run"}
+        answer = http.post("/actions", data=form)
+        assert answer.status_code == 303
+        assert "by-hand: run started" in http.get(answer.headers["location"]).text
+        # while it runs, its progress shows and its requests on the wire are not "in doubt"
+        seen_progress = False
+        deadline = time.monotonic() + 30
+        while not daemon.events("run_finished"):
+            assert time.monotonic() < deadline
+            by_hand = http.get("/status.json").json()["pipelines"][0]
+            if by_hand.get("progress", {}).get("to_send") == 60:
+                seen_progress = True
+                assert by_hand["in_doubt"] == []
+            time.sleep(0.05)
+        finished = daemon.wait_for("run_finished", pipeline="by-hand")[0]
+        assert finished["status"] == "failed" and finished["send_failed"] == 60
+        assert seen_progress
+        runs = http.get("/status.json").json()["pipelines"][0]["last_runs"]
+        assert runs[0]["trigger"] == "status page"
+
+        sandbox.set_faults(Faults())
+        assert http.post("/actions", data={**form, "action": "retry-failed"}).status_code == 303
+        second = daemon.wait_for("run_finished", count=2, pipeline="by-hand")[1]
+        assert second["status"] == "ok" and second["delivered"] == 60
+        unknown = http.post("/actions", data={**form, "pipeline": "nope"})
+        assert "no pipeline &#39;nope&#39; is loaded" in http.get(unknown.headers["location"]).text
+    daemon.signal()
+    assert daemon.wait() == 0
+
+
+def test_metrics_count_429s_and_5xx_per_attempt(project, sandbox, daemon_factory):
+    from engine.service.metrics import samples
+
+    _events_table(project, 40, kinds="a")
+    project.pipeline(
+        "events-a",
+        PIPELINE.replace("schedule: {schedule}\n", "").format(kind="a", mode="upsert", reason="r"),
+    )
+    sandbox.set_faults(Faults(rate_429=0.25, retry_after=0.01, rate_500=0.25, seed=4))
+    daemon = daemon_factory()
+    page = httpx.get(daemon.url + "/").text
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = {"csrf": token, "pipeline": "events-a", "action": "run"}
+    assert httpx.post(daemon.url + "/actions", data=form).status_code == 303
+    daemon.wait_for("run_finished", pipeline="events-a")
+    deadline = time.monotonic() + 10
+    while "hgsync_run_duration_seconds_count{" not in (text := httpx.get(daemon.url + "/metrics").text):
+        assert time.monotonic() < deadline, "the run's end never reached the metrics"
+        time.sleep(0.05)
+    found = list(samples(text))
+    daemon.signal()
+    assert daemon.wait() == 0
+
+    by_status: dict[str, float] = {}
+    for name, labels, value in found:
+        if name == "hgsync_requests_total" and labels["operation"] == "cancel_order_item":
+            assert labels["pipeline"] == "events-a"
+            by_status[labels["status"]] = by_status.get(labels["status"], 0) + value
+    stats = sandbox.stats()
+    assert by_status["429"] == stats["faults"]["429"] > 0
+    assert sum(v for s, v in by_status.items() if s.startswith("5")) == stats["faults"]["5xx"] > 0
+    assert by_status["200"] == len(sandbox.records("cancel_order_item"))
+    values = {(name, tuple(sorted(labels.items()))): value for name, labels, value in found}
+    attempts = sum(by_status.values())
+    assert (
+        values[("hgsync_request_duration_seconds_count", (("operation", "cancel_order_item"),))] == attempts
+    )
+    assert values[("hgsync_run_duration_seconds_count", (("pipeline", "events-a"),))] == 1
+    assert values[("hgsync_rows_total", (("pipeline", "events-a"), ("verdict", "new")))] == 40
+    assert ("hgsync_failing_keys", (("pipeline", "events-a"),)) in values
+    assert ("hgsync_in_doubt_keys", (("pipeline", "events-a"),)) in values

@@ -117,8 +117,15 @@ def test_the_page_works_in_headless_chromium(tmp_path: Path, monkeypatch: pytest
         assert name in text and schedule in text
     assert "1001_HBV1" in text and "reason: must not be empty" in text
     assert CONFIG_PROBLEM in text and STALE_PROBLEM in text
-    for status in ("last run failed", "last run ok", "running", "stale", "never run", "rejected"):
-        assert f">{status}</span>" in dom, status
+    for status in (
+        "last run failed",
+        "last run ok",
+        "running",
+        "stale: file broken",
+        "never run",
+        "rejected",
+    ):
+        assert f">{status}" in dom, status
     # Relative times come from the data attributes, by the script (the server's were blanked).
     assert "(server)" not in dom
     assert re.search(r'data-at="[^"]+">\d+s ago</span>', dom)
@@ -132,3 +139,40 @@ def test_the_page_works_in_headless_chromium(tmp_path: Path, monkeypatch: pytest
 
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > 20_000
+
+
+class RecordedActions:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, bool]] = []
+
+    def __call__(self, pipeline: str, retry_failed: bool) -> str:
+        self.calls.append((pipeline, retry_failed))
+        return f"{pipeline}: run started (now)"
+
+
+def test_run_now_is_clicked_in_headless_chromium(tmp_path: Path) -> None:
+    """A person's click on "Run now": the form posts its token, the daemon is asked to run the
+    pipeline, and the page comes back saying so; a pipeline opened from the summary unfolds."""
+    from tests.daemon.cdp import Browser
+
+    chromium = _chromium()
+    actions = RecordedActions()
+    with StatusServer("127.0.0.1", 0, lambda: fake_snapshot(), act=actions) as server:
+        browser = Browser(chromium, FLAGS, tmp_path / "profile")
+        try:
+            browser.open(server.url + "/")
+            browser.wait_for("document.documentElement.getAttribute('data-live') === '1'")
+            collapsed = "document.getElementById('p0-cancel-order-items').open"
+            assert browser.evaluate(collapsed) is False
+            browser.click("tr[data-pipeline='cancel-order-items'] button.primary")
+            notice = browser.wait_for(
+                "document.getElementById('notice') && document.getElementById('notice').textContent"
+            )
+            assert notice == "cancel-order-items: run started (now)"
+            assert actions.calls == [("cancel-order-items", False)]
+            browser.click("a[href='#p0-cancel-order-items']")
+            browser.wait_for(collapsed)
+            browser.screenshot(tmp_path / "after-run-now.png")
+        finally:
+            browser.close()
+    assert (tmp_path / "after-run-now.png").stat().st_size > 20_000

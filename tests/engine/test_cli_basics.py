@@ -182,7 +182,8 @@ def schema_errors(value: Any, schema: dict[str, Any], root: dict[str, Any], wher
     """A small JSON Schema checker for the keywords pydantic writes (the test fails on others)."""
     unknown = set(schema) - _IGNORED - {
         "$ref", "anyOf", "type", "enum", "const", "properties", "additionalProperties",
-        "required", "items", "pattern", "minimum", "maximum", "exclusiveMinimum", "minLength", "maxLength",
+        "required", "items", "pattern", "minimum", "maximum", "exclusiveMinimum",
+        "allOf", "if", "then", "minProperties", "maxProperties", "minLength", "maxLength",
     }  # fmt: skip
     assert not unknown, f"the checker does not know {sorted(unknown)}"
     if "$ref" in schema:
@@ -193,6 +194,11 @@ def schema_errors(value: Any, schema: dict[str, Any], root: dict[str, Any], wher
         if all(found):
             return [f"{where or '.'}: fits none of anyOf: {found}"]
     errors: list[str] = []
+    for branch in schema.get("allOf", []):
+        if "if" not in branch:
+            errors += schema_errors(value, branch, root, where)
+        elif not schema_errors(value, branch["if"], root, where):
+            errors += schema_errors(value, branch["then"], root, where)
     kind = schema.get("type")
     if kind is not None:
         python = _TYPES[kind]
@@ -216,6 +222,10 @@ def schema_errors(value: Any, schema: dict[str, Any], root: dict[str, Any], wher
         if key in schema and isinstance(value, int | float) and not check(float(value), float(schema[key])):
             errors.append(f"{where}: {value!r} breaks {key} {schema[key]}")
     if isinstance(value, dict):
+        if len(value) < schema.get("minProperties", 0):
+            errors.append(f"{where or '.'}: fewer than {schema['minProperties']} key(s)")
+        if len(value) > schema.get("maxProperties", len(value)):
+            errors.append(f"{where or '.'}: more than {schema['maxProperties']} key(s)")
         properties = schema.get("properties", {})
         for name in schema.get("required", []):
             if name not in value:
@@ -288,7 +298,38 @@ def test_the_schema_catches_what_editors_should_flag():
     assert any(e.startswith(".opration: not allowed") for e in errors)
     assert any(e.startswith(".mode:") for e in errors)
     assert any(e.startswith(".schedule:") for e in errors)
-    assert schema_errors({"source": {}}, schema, schema) == [".key: required", ".operation: required"]
+    assert sorted(schema_errors({"source": {}}, schema, schema)) == [
+        ".key: required",
+        ".operation: required",
+        ".source: fewer than 1 key(s)",
+    ]
+
+
+def test_the_pipeline_schema_knows_operations_sources_and_each_operations_body():
+    schema = json.loads(hgsync("schema", "pipeline").stdout)
+    assert schema["properties"]["operation"]["enum"] == [n for n, op in CATALOG.items() if op.pipeline]
+    assert {"sql", "csv"} <= set(schema["properties"]["source"]["properties"])
+    pipeline = {
+        "source": {"sql": {"connection": "marketplace", "table": "cancels"}},
+        "key": "{{ row.id }}",
+        "operation": "cancel_order_item",
+        "request": {"path": {"order_number": "{{ row.o }}"}, "body": {"reasn": "{{ row.r }}"}},
+        "enabled": "${env:CANCELS_ON:-true}",
+    }
+    errors = schema_errors(pipeline, schema, schema)
+    assert ".request.path.order_item_number: required" in errors
+    branch = next(
+        b for b in schema["allOf"] if b["if"]["properties"]["operation"]["const"] == "cancel_order_item"
+    )
+    body = branch["then"]["properties"]["request"]["properties"]["body"]
+    assert body["properties"]["reason"]["description"]  # an editor completes and explains it
+    assert not any(e.startswith(".enabled") for e in errors)
+    assert ".source: more than 1 key(s)" in schema_errors(
+        {**pipeline, "source": {"sql": {}, "csv": {}}}, schema, schema
+    )
+    assert any(
+        e.startswith(".enabled") for e in schema_errors({**pipeline, "enabled": "yes"}, schema, schema)
+    )
 
 
 def test_the_repo_config_fits_the_published_schema():

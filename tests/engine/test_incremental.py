@@ -106,7 +106,7 @@ def test_cursor_does_not_pass_a_row_that_failed_for_a_retryable_reason(project, 
     sandbox.set_faults(Faults())
     again = project.cli("run", "incr")
     assert again.exit_code == 0, again.output
-    assert "retried 10" in again.stdout and "delivered 10" in again.stdout
+    assert "due again 10" in again.stdout and "delivered 10" in again.stdout
     assert "2026-11-01T10:00:10" in _saved_cursor(project)
 
 

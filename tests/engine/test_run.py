@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from connectors.hepsiglobal.sandbox import Faults
 
@@ -87,15 +88,22 @@ def test_failures_after_all_retries_are_retried_next_run(cancels, sandbox):
     result = project.cli("run", "cancels")
     assert result.exit_code == 1
     assert "failed after retries 5" in result.output
+    assert "sent 5 in 30 attempts (5 retried)" in result.stdout
+    assert (
+        "failed: key" in result.stdout
+        and "`hgsync history cancels --failing` lists them (5)" in result.stdout
+    )
     failing = project.cli("history", "--failing")
-    assert "failed after 6 attempt(s)" in failing.output
+    lines = failing.stdout.splitlines()
+    assert lines[0].split()[:5] == ["PIPELINE", "KEY", "STATUS", "TRIES", "HTTP"]
+    assert len(lines) == 6 and all(re.match(r"cancels\s+\S+\s+failed\s+6\s+5\d\d\s", li) for li in lines[1:])
 
     sandbox.set_faults(Faults())
     plan = project.cli("plan", "cancels")
     assert "5  due for retry" in plan.output
     again = project.cli("run", "cancels")
     assert again.exit_code == 0, again.output
-    assert "retried 5" in again.output and "delivered 5" in again.output
+    assert "due again 5" in again.output and "delivered 5" in again.output
     assert len(_cancels(sandbox)) == 5
 
 
@@ -117,6 +125,9 @@ def test_rejections_wait_for_a_change_or_retry_failed(cancels, sandbox):
     first = project.cli("run", "cancels")
     assert first.exit_code == 1
     assert "delivered 3, rejected 1" in first.stdout
+    # the summary names the rejected key with HG's message, and the command listing the rest
+    assert re.search(r"rejected: key '3' \(HTTP 400\): .*'/order_items/HBV' is refused here", first.stdout)
+    assert "`hgsync history cancels --failing` lists them (1)" in first.stdout
     assert "'/order_items/HBV' is refused here" in first.output  # HG's reason reaches the log
 
     second = project.cli("run", "cancels")
@@ -127,7 +138,9 @@ def test_rejections_wait_for_a_change_or_retry_failed(cancels, sandbox):
     forced = project.cli("run", "--retry-failed", "cancels")
     assert "sent 1: delivered 0, rejected 1" in forced.stdout
     failing = project.cli("history", "--failing").stdout
-    assert "rejected after 2 attempt(s) (HTTP 400)" in failing
+    assert re.search(r"^cancels\s+3\s+rejected\s+2\s+400\s.*order_item_number", failing, re.M)
+    rows = json.loads(project.cli("history", "--failing", "--json").stdout)
+    assert [(r["key"], r["status"], r["last_status"]) for r in rows] == [("3", "rejected", 400)]
 
     project.sql("UPDATE cancels SET sku = order_number || '_' || sku WHERE id = 3")
     fixed = project.cli("run", "cancels")

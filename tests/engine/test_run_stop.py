@@ -67,4 +67,4 @@ def test_second_ctrl_c_stops_at_once_and_the_next_run_sends_the_rest(cancels, sa
     paths = [r["path"] for r in sandbox.records()]
     assert len(set(paths)) == 2000
     assert len(paths) - 2000 <= 8  # only requests on the wire when it stopped can go twice
-    assert "retried 0" not in rest.stdout  # the requests cut off on the wire are sent again
+    assert "due again 0" not in rest.stdout  # the requests cut off on the wire are sent again

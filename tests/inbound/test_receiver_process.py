@@ -21,7 +21,6 @@ import pytest
 from connectors.hepsiglobal.sandbox.fire import fire
 from engine.definitions.loader import load_project
 from engine.inbound.serve import webhook_operations
-from tests.inbound.conftest import RECEIVER, SECRET
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +64,9 @@ def _free_port() -> int:
 
 @pytest.fixture
 def log_project(inbound_project):
-    inbound_project.sql("CREATE TABLE stock_log (id INTEGER PRIMARY KEY, event_id TEXT, sku TEXT, stock INTEGER)")
+    inbound_project.sql(
+        "CREATE TABLE stock_log (id INTEGER PRIMARY KEY, event_id TEXT, sku TEXT, stock INTEGER)"
+    )
     for name in ("stock-in", "seller-cancels-in", "prices-in", "listing-status", "listing-count"):
         (inbound_project.home / "pipelines" / f"{name}.yaml").unlink()
     inbound_project.pipeline("stock-log", LOG_PIPELINE)
@@ -92,7 +93,14 @@ def test_mixed_load_and_a_kill_mid_stream_lose_nothing_and_apply_nothing_twice(l
 
     async def load(count: int, seed: int):
         return await fire(
-            url, operations, settings.receiver.auth, count=count, duplicates=0.1, forged=0.05, invalid=0.05, seed=seed
+            url,
+            operations,
+            settings.receiver.auth,
+            count=count,
+            duplicates=0.1,
+            forged=0.05,
+            invalid=0.05,
+            seed=seed,
         )
 
     async def killed_midway():
