@@ -295,7 +295,7 @@ def daemon(obj: Context, port: int | None, reload_interval: float, standby: bool
 
 
 @main.command()
-@click.argument("what", type=click.Choice(["pipeline", "config"]))
+@click.argument("what", type=click.Choice(["pipeline", "inbound", "config"]))
 def schema(what: str) -> None:
     """Print the JSON Schema of pipeline files or of config/hgsync.yaml, for editors."""
     from engine.definitions.schema import json_schema

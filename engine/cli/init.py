@@ -80,6 +80,7 @@ def write_project(folder: Path, operations: list[str], force: bool) -> list[Path
             schema_line=schema_line("../schemas/config.schema.json")
         ),
         folder / "schemas" / "pipeline.schema.json": json.dumps(json_schema("pipeline"), indent=2) + "\n",
+        folder / "schemas" / "inbound.schema.json": json.dumps(json_schema("inbound"), indent=2) + "\n",
         folder / "schemas" / "config.schema.json": json.dumps(json_schema("config"), indent=2) + "\n",
     }
     for name in operations:

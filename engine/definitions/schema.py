@@ -1,4 +1,4 @@
-"""JSON Schema of the files operators write, for editors (`hgsync schema pipeline|config`).
+"""JSON Schema of the files operators write, for editors (`hgsync schema pipeline|inbound|config`).
 
 The pydantic models give the skeleton. For pipeline files the schema also knows, from the
 registered plugins, the operation names (an ``enum``), the source kinds and each one's
@@ -33,12 +33,30 @@ _ENV = {"type": "string", "pattern": ENV_PATTERN, "description": "${env:NAME} or
 SCHEMA_LINE = "# yaml-language-server: $schema={path}"
 
 
-def json_schema(what: Literal["pipeline", "config"]) -> dict[str, Any]:
-    """The JSON Schema of pipeline files or of config/hgsync.yaml."""
+def json_schema(what: Literal["pipeline", "inbound", "config"]) -> dict[str, Any]:
+    """The JSON Schema of (outbound) pipeline files, inbound pipeline files or config/hgsync.yaml."""
+    if what == "inbound":
+        return _with_env(_inbound())
     schema = SCHEMAS[what].model_json_schema()
     if what == "pipeline":
         _pipeline_parts(schema)
     return _with_env(schema)
+
+
+def _inbound() -> dict[str, Any]:
+    """Inbound pipeline files: one that applies a webhook (``receive:``) or one that answers
+    a query of HG's (``answer:``), as ``anyOf`` with shared ``$defs``."""
+    from engine.definitions.inbound_model import AnswerSpec, InboundSpec
+
+    defs: dict[str, Any] = {}
+    return {
+        "title": "hgsync inbound pipeline",
+        "description": "applies a webhook HG sends (receive: WEBHOOK, into: ...) or answers one of "
+        "HG's queries from SQL (answer: QUERY); hgsync ops lists both",
+        "type": "object",
+        "anyOf": [_inline(model.model_json_schema(), defs) for model in (InboundSpec, AnswerSpec)],
+        "$defs": defs,
+    }
 
 
 def _pipeline_parts(schema: dict[str, Any]) -> None:

@@ -90,7 +90,8 @@ def test_the_standby_takes_over_within_the_lease_and_nothing_is_lost(
             break
         time.sleep(0.2)
     assert len(sent) == ROWS  # nothing lost
-    assert sum(sent.values()) - ROWS <= 4  # duplicates: at most the requests in flight at the kill
+    # duplicates: at most the window of requests marked sending at the kill (2 x concurrency 4)
+    assert sum(sent.values()) - ROWS <= 2 * 4
     assert _role(standby)["role"] == "active"
 
 

@@ -254,6 +254,15 @@ def _described(schema: dict[str, Any]) -> list[str]:
     return missing
 
 
+def test_the_inbound_schema_takes_both_kinds_and_refuses_a_mix():
+    schema = json.loads(hgsync("schema", "inbound").stdout)
+    receive = {"receive": "stock_update", "into": {"csv": {"path": "x.csv"}}, "columns": {"sku": "{{ item.sku }}"}}
+    answer = {"answer": "variant_listing_count", "query": {"connection": "marketplace", "sql": "SELECT 1"}}
+    assert schema_errors(receive, schema, schema) == [] and schema_errors(answer, schema, schema) == []
+    assert schema_errors({**receive, "answer": "variant_listing_count"}, schema, schema) != []
+    assert schema_errors({**receive, "source": {"sql": {}}}, schema, schema) != []
+
+
 @pytest.mark.parametrize("what", ["pipeline", "config"])
 def test_schema_is_json_schema_with_descriptions(what):
     result = hgsync("schema", what)
@@ -277,8 +286,9 @@ def _yaml(path: Path) -> Any:
 )
 def test_pipelines_that_validate_fit_the_published_schema(path: Path):
     """What editors are told (the schema) accepts what hgsync accepts."""
-    schema = json.loads(hgsync("schema", "pipeline").stdout)
-    assert schema_errors(_yaml(path), schema, schema) == []
+    doc = _yaml(path)
+    schema = json.loads(hgsync("schema", "inbound" if "receive" in doc or "answer" in doc else "pipeline").stdout)
+    assert schema_errors(doc, schema, schema) == []
 
 
 def test_the_schema_describes_each_source_type_block():
@@ -373,8 +383,9 @@ def test_validate_the_repo_project(tmp_path: Path, monkeypatch):
 
     assert result.exit_code == 0, result.output
     assert result.stdout == ""  # not even a warning
-    pipelines = len(list((REPO / "pipelines").glob("*.yaml")))
-    assert f"ok: config and {pipelines} pipeline(s)" in result.stderr
+    files = [yaml.safe_load(p.read_text()) for p in (REPO / "pipelines").glob("*.yaml")]
+    inbound = sum(1 for doc in files if "receive" in doc or "answer" in doc)
+    assert f"ok: config and {len(files) - inbound} pipeline(s), {inbound} inbound" in result.stderr
     assert not (home / ".hgsync").exists(), "validate must not create the state store"
 
 

@@ -40,7 +40,7 @@ def test_init_writes_a_project_that_validates(tmp_path: Path, monkeypatch):
         )
     config = (home / "config" / "hgsync.yaml").read_text()
     assert config.startswith("# yaml-language-server: $schema=../schemas/config.schema.json\n")
-    for what in ("pipeline", "config"):
+    for what in ("pipeline", "inbound", "config"):
         written = json.loads((home / "schemas" / f"{what}.schema.json").read_text())
         assert written == json.loads(hgsync("schema", what).stdout)
 
