@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from engine.definitions.inbound_model import ResponseSpec
 from engine.definitions.values import parse_every
 
 # what YAML may hold; validation turns it into seconds
@@ -130,6 +131,12 @@ class PipelineSpec(BaseModel):
         description="insert: send each key once; upsert: send new keys and keys whose request changed",
     )
     request: RequestMapping = Field(default_factory=RequestMapping, description="the request of each row")
+    response: ResponseSpec | None = Field(
+        None,
+        description="HG's answers to delivered requests written back to the marketplace (a refund's "
+        "request id, tracking events): each answer, or each element of a list in it (each:), becomes "
+        "a row of a table or a CSV file, like an inbound pipeline's",
+    )
     in_doubt: Literal["resend", "hold"] | None = Field(
         None,
         description="for operations that are not idempotent (create_order, shipment_label, create_refund): "

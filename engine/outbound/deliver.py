@@ -166,6 +166,7 @@ async def deliver(
                 row.origin,
                 row.digest if kind == "delivered" else None,
                 *(_answer(operation, outcome) if kind == "delivered" else (None, None)),
+                apply_response=kind == "delivered" and pipeline.response is not None,
             )
             try:
                 # a request in doubt is committed before anything else happens

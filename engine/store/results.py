@@ -93,3 +93,37 @@ class Results(StoreBase):
         with self._begin() as conn:
             row = conn.execute(query).first()
         return None if row is None else dict(row._mapping)
+
+    def pending_responses(self, pipeline: str, limit: int = 500) -> list[dict[str, Any]]:
+        """Delivered keys whose answer the pipeline's ``response:`` block has yet to apply."""
+        query = (
+            sa.select(
+                deliveries.c.key,
+                deliveries.c.fingerprint,
+                deliveries.c.request,
+                deliveries.c.response,
+                deliveries.c.delivered_at,
+            )
+            .where(deliveries.c.pipeline == pipeline, deliveries.c.response_state == "pending")
+            .order_by(deliveries.c.delivered_at, deliveries.c.key)
+            .limit(limit)
+        )
+        with self._begin() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def responses_applied(self, pipeline: str, done: list[tuple[str, str]]) -> None:
+        """Mark answers applied: (key, fingerprint) pairs, a key only while its delivered request
+        is still that one (a newer delivery's answer stays pending)."""
+        if not done:
+            return
+        with self._begin() as conn:
+            conn.execute(
+                deliveries.update()
+                .where(
+                    deliveries.c.pipeline == pipeline,
+                    deliveries.c.key == sa.bindparam("k"),
+                    deliveries.c.fingerprint == sa.bindparam("f"),
+                )
+                .values(response_state=None),
+                [{"k": key, "f": fingerprint} for key, fingerprint in done],
+            )

@@ -44,9 +44,11 @@ deliveries = sa.Table(
     # a later webhook names (Create Refund's request id: the refund's result is matched by it)
     sa.Column("response", sa.Text),
     sa.Column("reference", sa.String(200)),
+    sa.Column("response_state", sa.String(16)),  # pending: the response: block has yet to apply it
     sa.Index("ix_hgsync_deliveries_status", "pipeline", "status"),
     sa.Index("ix_hgsync_deliveries_digest", "pipeline", "source_digest"),
     sa.Index("ix_hgsync_deliveries_reference", "reference"),
+    sa.Index("ix_hgsync_deliveries_response", "pipeline", "response_state"),
 )
 runs = sa.Table(
     "hgsync_runs",

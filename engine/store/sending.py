@@ -49,6 +49,7 @@ _DELIVERED = (
     "source_digest",
     "response",
     "reference",
+    "response_state",
 )
 MAX_RESPONSE = 65536  # characters of HG's answer kept with a delivery
 _OTHER = (*_SETTLED, "attempts")
@@ -82,6 +83,7 @@ class Settled:
     source_digest: str | None = None
     response: str | None = None
     reference: str | None = None
+    apply_response: bool = False  # the pipeline's response: block is to write the answer back
 
 
 def _attempts(excluded: Any) -> sa.ColumnElement[Any]:
@@ -207,6 +209,7 @@ class Sending(Deliveries):
                     source_digest=o.source_digest,
                     response=redact_text(o.response)[:MAX_RESPONSE] if o.response else None,
                     reference=o.reference,
+                    response_state="pending" if o.apply_response else None,
                 )
                 delivered.append(row)
             else:
