@@ -74,7 +74,7 @@ class ResponseSpec(ApplySpec):
     columns: dict[str, Any] = Field(
         description="column name → template of its value; templates see `response` (HG's answer, its "
         "data), `item` (the element, with each:), `key` (the row's key) and `request` (method, path, "
-        "body of the delivered request)"
+        "params, body of the delivered request)"
     )
 
 

@@ -4,7 +4,6 @@ a case that fails says how, with a diff."""
 from __future__ import annotations
 
 import re
-
 from pathlib import Path
 
 from click.testing import CliRunner
