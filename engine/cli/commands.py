@@ -347,19 +347,26 @@ def init(folder: Path, operations: tuple[str, ...], force: bool) -> None:
 @click.pass_obj
 @guarded
 def test_command(obj: Context, pipeline: str | None) -> None:
-    """Run the mapping tests in pipelines/tests/: rows in, expected requests or row errors out.
+    """Run the mapping tests in pipelines/tests/: rows in, expected requests or row errors out
+    (for an inbound pipeline: an event in, the rows it becomes out).
 
-    Each pipelines/tests/NAME.yaml holds cases for pipelines/NAME.yaml; nothing is read or
-    sent. Exits 0 when every case passes, 1 when one fails (with a diff), 2 on a bad file.
+    Each pipelines/tests/NAME.yaml holds cases for pipelines/NAME.yaml; nothing is read,
+    sent or written. Exits 0 when every case passes, 1 when one fails (with a diff), 2 on a bad file.
     """
     from engine.cli.report import cases_text
+    from engine.definitions.cases import cases_file, load_cases
     from engine.definitions.loader import PIPELINES_DIR
-    from engine.outbound.cases import cases_file, load_cases, run_cases
+    from engine.inbound import cases as inbound_cases
+    from engine.outbound import cases as outbound_cases
 
     project = obj.project()
     if pipeline is None:
         project.raise_for_errors()
-    names = [project.pipeline(pipeline).name] if pipeline else sorted(project.pipelines)
+        names = sorted([*project.pipelines, *project.inbound])
+    elif pipeline in project.inbound:
+        names = [pipeline]
+    else:
+        names = [project.pipeline(pipeline).name]
     folder = project.home / PIPELINES_DIR
     failed = total = files = 0
     for name in names:
@@ -369,7 +376,11 @@ def test_command(obj: Context, pipeline: str | None) -> None:
                 raise ConfigError(f"no cases for {name}: write {path.relative_to(project.home)}")
             continue
         display = str(path.relative_to(project.home))
-        results = run_cases(project.pipelines[name], load_cases(path, display))
+        if name in project.inbound:
+            cases = load_cases(path, display, "event", inbound_cases.EXPECTATIONS)
+            results = inbound_cases.run_cases(project.inbound[name], cases)
+        else:
+            results = outbound_cases.run_cases(project.pipelines[name], load_cases(path, display))
         click.echo(cases_text(name, display, results))
         files += 1
         total += len(results)
