@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from typing import Any
 
 import click
 
-from engine.cli.context import EXIT_ROWS_FAILED, Context, guarded
+from engine.cli.context import EXIT_CONFIG, EXIT_ROWS_FAILED, Context, guarded
 from engine.errors import ConfigError
 
 
@@ -33,6 +34,11 @@ from engine.errors import ConfigError
 @click.option("--delay", default=0.0, help="Seconds a slow answer waits.")
 @click.option("--slow", default=0.0, help="Share of answers that wait --delay seconds.")
 @click.option("--seed", type=int, help="Seed of the fault choices, for repeatable runs.")
+@click.option(
+    "--target",
+    help="Serve the catalog as this target of config/hgsync.yaml corrects it (its operations: "
+    "method, path, fields, choices), as the client sends and checks it.",
+)
 @click.pass_context
 def sandbox(
     ctx: click.Context,
@@ -50,6 +56,7 @@ def sandbox(
     delay: float,
     slow: float,
     seed: int | None,
+    target: str | None,
 ) -> None:
     """Serve the HG sandbox on loopback: the MP→HG API as the spec describes, with faults on demand.
 
@@ -74,6 +81,7 @@ def sandbox(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    corrections = _corrections(ctx.obj, target)
     server = Sandbox(
         host,
         port,
@@ -82,6 +90,7 @@ def sandbox(
         token_ttl=token_ttl,
         faults=faults,
         refuse_repeats=refuse_repeats,
+        corrections=corrections,
     )
     try:
         server.start()
@@ -95,6 +104,24 @@ def sandbox(
         pass
     finally:
         server.stop()
+
+
+def _corrections(obj: Context, target: str | None) -> dict[str, Any]:
+    """``--target``'s corrections of the catalog (an unreadable config or unknown target: exit 2)."""
+    if target is None:
+        return {}
+    from engine.cli.ops_command import pick_target, read_settings
+
+    settings, why = read_settings(obj.home)
+    if settings is None:
+        click.echo(f"error: --target needs the config: {why or 'no config/hgsync.yaml'}", err=True)
+        sys.exit(EXIT_CONFIG)
+    name = pick_target(settings, target)
+    assert name is not None
+    corrections = dict(settings.targets[name].operations)
+    if corrections:
+        click.echo(f"serving the corrections of target {name!r}: {', '.join(corrections)}", err=True)
+    return corrections
 
 
 @sandbox.command()

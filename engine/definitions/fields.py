@@ -110,7 +110,11 @@ def _without_none(annotation: Any) -> Any:
 
 
 def _with_choices(annotation: Any, choices: Choices | None) -> Any:
-    return annotation if choices is None else Annotated[annotation, AfterValidator(choices)]
+    if choices is None:
+        return annotation
+    return Annotated[
+        annotation, AfterValidator(choices), Field(json_schema_extra={"enum": list(choices.values)})
+    ]
 
 
 def _map_models(annotation: Any, change: Callable[[type[BaseModel]], type[BaseModel]]) -> Any:
