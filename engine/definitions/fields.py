@@ -199,26 +199,30 @@ def derive_model(
 def derive_example(
     example: Mapping[str, Any] | None, model: type[BaseModel], override: OperationOverride
 ) -> Any:
-    """The catalog's example under the corrected names, with a value for each added required field."""
+    """The catalog's example under the corrected names, with a fitting value in each field that
+    config added as required or whose type or accepted values it changed."""
     if example is None:
         return None
     rename = override.rename or {}
     out = {rename.get(key, key): value for key, value in example.items()}
     for name, info in model.model_fields.items():
-        if name in out or not info.is_required():
+        adapter = TypeAdapter(annotation_of(info))
+        if name in out and _fits(adapter, out[name]):
+            continue
+        if name not in out and not info.is_required():
             continue
         found = choices_of(annotation_of(info))
-        if found:
-            out[name] = found[0]
-            continue
         kind = (override.types or {}).get(name, "any")
-        schema = TypeAdapter(annotation_of(info)).json_schema()
-        out[name] = (schema.get("examples") or [_PLACEHOLDERS.get(kind, "value")])[0]
-    for name, value in list(out.items()):
-        values = choices_of(annotation_of(model.model_fields[name])) if name in model.model_fields else ()
-        if values and value not in values:
-            out[name] = values[0]
+        out[name] = found[0] if found else (adapter.json_schema().get("examples") or [_PLACEHOLDERS[kind]])[0]
     return out
+
+
+def _fits(adapter: TypeAdapter[Any], value: Any) -> bool:
+    try:
+        adapter.validate_python(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def override_problems(
