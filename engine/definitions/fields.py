@@ -276,7 +276,7 @@ def _fields(
     rename = override.rename or {}
     opened = certainty in OPEN_BODIES
     closed = (
-        f"{name}'s fields are {certainty} in HG's docs, so config may add fields and restrict values, not"
+        f"{name}'s fields are [{certainty}] in HG's docs: config may add fields and restrict values, not"
     )
     for old, new in rename.items():
         if not opened:
@@ -289,6 +289,8 @@ def _fields(
             )
         elif new in catalog and new not in rename:
             yield ("rename", old), f"{name} has a field {new!r} already", "error"
+    if not opened:
+        rename = {}  # refused above: the fields keep their names
     renamed = {rename.get(k, k): info for k, info in catalog.items()}
     for old in rename:
         if old in (override.required or []) + (override.optional or []) + list(override.types or {}):
