@@ -41,7 +41,9 @@ def changes_fields(override: OperationOverride | None) -> bool:
 
 
 def _any_value(value: Any) -> Any:
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if value is None:
+        raise PydanticCustomError("null", "is null: a value is required (a NULL in the source?)")
+    if isinstance(value, str) and not value.strip():
         raise PydanticCustomError("blank", "must not be empty")
     return value
 
