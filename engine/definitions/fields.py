@@ -277,9 +277,7 @@ def _fields(
     catalog = dict(model.model_fields)
     rename = override.rename or {}
     opened = certainty in OPEN_BODIES
-    closed = (
-        f"{name}'s fields are [{certainty}] in HG's docs: config may add fields and restrict values, not"
-    )
+    closed = f"{name}'s fields are [{certainty}] in HG's docs: config may add fields and restrict values, not"
     for old, new in rename.items():
         if not opened:
             yield ("rename", old), f"{closed} rename them", "error"
