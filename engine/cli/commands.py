@@ -239,11 +239,17 @@ def daemon(obj: Context, port: int | None, reload_interval: float, standby: bool
 
 @main.command()
 @click.argument("what", type=click.Choice(["pipeline", "inbound", "config"]))
-def schema(what: str) -> None:
-    """Print the JSON Schema of pipeline files or of config/hgsync.yaml, for editors."""
+@click.pass_obj
+def schema(obj: Context, what: str) -> None:
+    """Print the JSON Schema of pipeline files or of config/hgsync.yaml, for editors; pipeline
+    bodies follow the corrections of config/hgsync.yaml's target when it has one (`hgsync ops`)."""
+    from engine.cli.ops_command import effective, read_settings
     from engine.definitions.schema import json_schema
 
-    click.echo(json.dumps(json_schema(what), indent=2))  # type: ignore[arg-type]
+    settings, _ = read_settings(obj.home) if what == "pipeline" else (None, None)
+    targets = list(settings.targets) if settings is not None else []
+    operations = effective(settings, targets[0]) if len(targets) == 1 else None
+    click.echo(json.dumps(json_schema(what, operations), indent=2))  # type: ignore[arg-type]
 
 
 @main.command()

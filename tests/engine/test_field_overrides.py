@@ -317,3 +317,18 @@ def test_sandbox_target_serves_configs_corrections(corrected):
         process.terminate()
         process.wait(timeout=10)
         process.stderr.close()  # type: ignore[union-attr]
+
+
+def test_the_pipeline_schema_follows_the_targets_corrections(corrected):
+    schema = json.loads(corrected.cli("schema", "pipeline").output)
+    (delivery,) = [
+        b for b in schema["allOf"] if b["if"]["properties"]["operation"]["const"] == "order_item_delivery"
+    ]
+    request = delivery["then"]["properties"]["request"]["properties"]
+    assert set(request["body"]["properties"]) == {"delivery_date", "carrier", "attempt"}
+    assert list(request["path"]["properties"]) == ["order_item_number"]
+    (cancel,) = [
+        b for b in schema["allOf"] if b["if"]["properties"]["operation"]["const"] == "cancel_order_item"
+    ]
+    reason = cancel["then"]["properties"]["request"]["properties"]["body"]["properties"]["reason"]
+    assert reason["examples"] == ["customer_demand", "out_of_stock"]
