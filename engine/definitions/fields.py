@@ -206,16 +206,30 @@ def derive_example(
     if example is None:
         return None
     rename = override.rename or {}
-    out = {rename.get(key, key): value for key, value in example.items()}
+    return _fitted(
+        {rename.get(key, key): value for key, value in example.items()}, model, override.types or {}
+    )
+
+
+def _fitted(example: dict[str, Any], model: type[BaseModel], types: Mapping[str, str]) -> dict[str, Any]:
+    out = dict(example)
     for name, info in model.model_fields.items():
-        adapter = TypeAdapter(annotation_of(info))
+        annotation = annotation_of(info)
+        adapter = TypeAdapter(annotation)
         if name in out and _fits(adapter, out[name]):
             continue
         if name not in out and not info.is_required():
             continue
-        found = choices_of(annotation_of(info))
-        kind = (override.types or {}).get(name, "any")
-        out[name] = found[0] if found else (adapter.json_schema().get("examples") or [_PLACEHOLDERS[kind]])[0]
+        inner = models_in(annotation)
+        value = out.get(name)
+        if inner and isinstance(value, dict):
+            out[name] = _fitted(value, inner[0], {})
+        elif inner and isinstance(value, list) and all(isinstance(v, dict) for v in value):
+            out[name] = [_fitted(v, inner[0], {}) for v in value]
+        else:
+            found = choices_of(annotation)
+            fallback = [_PLACEHOLDERS[types.get(name, "any")]]
+            out[name] = found[0] if found else (adapter.json_schema().get("examples") or fallback)[0]
     return out
 
 

@@ -36,7 +36,7 @@ CORRECTIONS: dict[str, dict[str, Any]] = {
         "choices": {"status": ["ENABLED", "DISABLED"]},
     },
     "cancel_order_item": {"choices": {"reason": ["customer_demand", "out_of_stock"]}, "required": ["note"]},
-    "create_refund": {"choices": {"items.reason": ["incorrect_order", "damaged"]}, "required": ["channel"]},
+    "create_refund": {"choices": {"items.reason": ["damaged", "other"]}, "required": ["channel"]},
     "shipment_label": {"required": ["carrier"], "types": {"carrier": "text", "shipped_at": "datetime"}},
 }
 # a valid value of each type, for the optional fields the corrections add
