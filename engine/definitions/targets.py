@@ -5,16 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    StrictInt,
-    StrictStr,
-    WithJsonSchema,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, WithJsonSchema, field_validator
 
 from engine.definitions.values import parse_rate
 
@@ -92,7 +83,7 @@ class OperationOverride(BaseModel):
         description="the type of an added field, or a new type for a catalog field of a body the HG "
         "docs leave unknown: text, integer, number, money, datetime (ISO 8601 with offset), boolean, any",
     )
-    choices: dict[str, list[StrictStr | StrictInt]] | None = Field(
+    choices: dict[str, list[str | int]] | None = Field(
         None,
         description="the only values a field may take, e.g. {reason: [customer_demand, out_of_stock]} "
         "(cancel_order_item's reasons); `items.reason` for a field of each element of a list",
