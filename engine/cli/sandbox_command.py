@@ -108,9 +108,18 @@ def sandbox(
 
 def _corrections(obj: Context, target: str | None) -> dict[str, Any]:
     """``--target``'s corrections of the catalog (an unreadable config or unknown target: exit 2)."""
-    if target is None:
-        return {}
     from engine.cli.ops_command import pick_target, read_settings
+
+    if target is None:
+        settings, _ = read_settings(obj.home)
+        correcting = [n for n, t in (settings.targets if settings else {}).items() if t.operations]
+        if correcting:
+            click.echo(
+                f"note: config/hgsync.yaml corrects operations of target {correcting[0]!r}; serving the "
+                f"catalog as built in (--target {correcting[0]} serves the corrections)",
+                err=True,
+            )
+        return {}
 
     settings, why = read_settings(obj.home)
     if settings is None:

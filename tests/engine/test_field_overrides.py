@@ -266,6 +266,32 @@ def test_sandbox_target_needs_a_readable_config(project):
     assert "--target needs the config: config/hgsync.yaml has 1 problem(s)" in result.stderr
 
 
+def test_sandbox_without_target_says_config_has_corrections_it_does_not_serve(corrected):
+    said = _serve(corrected, [])
+    assert any(
+        "note: config/hgsync.yaml corrects operations of target 'hepsiglobal'" in line for line in said
+    )
+    assert not any("serving the corrections" in line for line in said)
+
+
+def _serve(project, args: list[str]) -> list[str]:
+    """What `hgsync sandbox ARGS` says on stderr until it listens; then it is stopped."""
+    hgsync = Path(sys.executable).parent / "hgsync"
+    command = [str(hgsync), "--home", str(project.home), "sandbox", "--port", "0", *args]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        said = []
+        for line in process.stderr:  # type: ignore[union-attr]
+            said.append(line)
+            if "listening on" in line:
+                return said
+        raise AssertionError(f"the sandbox did not start: {said}")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stderr.close()  # type: ignore[union-attr]
+
+
 def test_sandbox_target_serves_configs_corrections(corrected):
     hgsync = Path(sys.executable).parent / "hgsync"
     command = [
