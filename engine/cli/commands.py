@@ -9,7 +9,6 @@ be used), 2 (config error) or 3 (another process holds the pipeline or the state
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import click
 
-from engine import logging as hglog
 from engine.cli.context import EXIT_CONFIG, EXIT_ROWS_FAILED, Context, guarded
 from engine.cli.history import history, resolve
 from engine.cli.inbound_commands import inbox, serve
@@ -43,6 +41,8 @@ from engine.errors import ConfigError
 @click.pass_context
 def main(ctx: click.Context, home: Path, log_level: str | None, log_format: str | None) -> None:
     """hgsync: keep a marketplace in sync with HepsiGlobal, from YAML pipelines."""
+    from engine import logging as hglog  # here, not at the top: `hgsync --help` stays quick
+
     hglog.configure(
         json=None if log_format in (None, "auto") else log_format == "json", level=log_level or "info"
     )
@@ -121,6 +121,7 @@ def plan(obj: Context, pipeline: str, retry_failed: bool, show: int, as_json: bo
     Exits 0 when every row renders, 1 when some fail to (as `run` would), 2 on a config error.
     """
     from engine.cli.report import plan_json, plan_text
+    from engine.logging import redact_text
     from engine.outbound.run import plan_pipeline
 
     project = obj.project()
@@ -134,7 +135,7 @@ def plan(obj: Context, pipeline: str, retry_failed: bool, show: int, as_json: bo
                 text = json.dumps(plan_json(result, show=show, base_url=base_url), default=str)
             else:
                 text = plan_text(result, show=show, base_url=base_url)
-            click.echo(hglog.redact_text(text))  # a template may have put a secret in a request
+            click.echo(redact_text(text))  # a template may have put a secret in a request
             failing = result.counts.get("error", 0)
     finally:
         state.close()
@@ -183,6 +184,8 @@ def run(
             project.pipeline(name)
     state = obj.state(project)
     try:
+        import asyncio
+
         code = asyncio.run(
             run_many(
                 project,
