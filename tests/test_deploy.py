@@ -37,5 +37,7 @@ def test_the_unit_gives_the_daemon_time_to_stop_cleanly() -> None:
 def test_the_deploy_script_passes() -> None:
     """The unit part (the image takes minutes to build: `scripts/test-deploy` by hand)."""
     env = {**os.environ, "HGSYNC_DEPLOY_IMAGE": "0"}
-    result = subprocess.run([REPO / "scripts" / "test-deploy"], capture_output=True, text=True, timeout=120, env=env)
+    result = subprocess.run(
+        [REPO / "scripts" / "test-deploy"], capture_output=True, text=True, timeout=120, env=env
+    )
     assert result.returncode == 0, result.stdout + result.stderr
