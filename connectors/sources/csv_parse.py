@@ -19,6 +19,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -124,19 +125,27 @@ def header_problem(fields: list[str], declared: list[str] | None) -> str | None:
     names = [f.strip() for f in fields]
     if "" in names:
         return f"the header has no name for column {names.index('') + 1}"
-    twice = sorted({n for n in names if names.count(n) > 1})
+    counts = Counter(names)  # linear: a partner's header may hold a million names
+    twice = sorted(n for n, count in counts.items() if count > 1)
     if twice:
-        return f"the header names {', '.join(map(repr, twice))} more than once"
+        return f"the header names {_listed(twice)} more than once"
     if not declared:
         return None
-    missing = [n for n in declared if n not in names]
-    extra = [n for n in names if n not in declared]
+    missing = [n for n in declared if n not in counts]
+    wanted = set(declared)
+    extra = [n for n in names if n not in wanted]
     if not (missing or extra):
         return None
-    parts = [f"missing {', '.join(map(repr, missing))}"] if missing else []
-    parts += [f"not declared {', '.join(map(repr, extra))}"] if extra else []
+    parts = [f"missing {_listed(missing)}"] if missing else []
+    parts += [f"not declared {_listed(extra)}"] if extra else []
     listing = ", ".join(declared)
     return f"the header does not match the declared columns: {'; '.join(parts)} (declared: {listing})"
+
+
+def _listed(names: list[str], most: int = 10) -> str:
+    """``'a', 'b' and 3 more``: a few names, each shortened, so a message stays readable."""
+    shown = ", ".join(_shown(n) for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _csv_message(text: str, start: int, end: int) -> str:

@@ -59,6 +59,13 @@ def render_row(pipeline: Pipeline, row: Row) -> Rendered:
     try:
         if pipeline.when is not None and not pipeline.when.render(context):
             return Rendered(row, filtered=True)
+    except RenderError as exc:  # the row's own `when` failed: say so, and name the row's key if it renders
+        try:
+            key = _text(pipeline.key.render(context), "key")
+        except RenderError:
+            key = None
+        return Rendered(row, key=key, error=f"when: {exc}")
+    try:
         key = _text(pipeline.key.render(context), "key")
         params = {
             name: _text(value, f"request.path.{name}")

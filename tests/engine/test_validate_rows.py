@@ -125,6 +125,16 @@ def test_a_null_key_names_its_column_in_plan(cancels):
     ) in result.output
 
 
+def test_a_when_that_fails_on_a_row_is_named_as_the_when_with_the_rows_key(cancels):
+    project = cancels(3)
+    text = (project.home / "pipelines" / "cancels.yaml").read_text()
+    project.pipeline("cancels", text.replace("operation:", 'when: "10 ** (row.id * 999999) > 1"\noperation:'))
+    result = project.cli("plan", "cancels")
+    assert result.exit_code == 1, result.output
+    assert "cancels(id=1) key '100000_HBV00000001': when: " in result.output, result.output
+    assert "key: " not in result.output.split("row errors:")[1], result.output
+
+
 def test_plan_of_a_pipeline_that_does_not_exist(project):
     result = project.cli("plan", "nosuch")
     assert result.exit_code == 2

@@ -319,6 +319,21 @@ def test_a_header_that_does_not_match_rejects_the_whole_file(tmp_path):
     assert len(found) == 1 and found[0][0] == "bad.csv:1" and found[0][2] is not None
 
 
+def test_a_header_of_a_million_names_is_one_short_row_error(tmp_path):
+    """A partner's header is read in linear time (a quadratic check of 200,000 names takes
+    minutes) and the error names a few of them, not all."""
+    names = [f"c{n}" for n in range(200_000)]
+    columns = {"order_number": "text", "sku": "text", "delivered_at": "datetime"}
+    drop(tmp_path / "drop", "wide.csv", ",".join(names) + "\n" + "1,2,3\n")
+    drop(tmp_path / "drop", "twice.csv", ",".join([*names, "c7"]) + "\n", age=3000)
+    found = read(tmp_path, columns=columns)
+    assert [origin for origin, _, _ in found] == ["wide.csv:1", "twice.csv:1"]
+    wide, twice = (error or "" for _, _, error in found)
+    assert "not declared 'c0', 'c1', " in wide and "'c9' and 199990 more" in wide, wide[:300]
+    assert len(wide) < 500, len(wide)
+    assert twice == "the header names 'c7' more than once"
+
+
 def test_reading_has_no_side_effects(project, sandbox):
     folder = setup(project)
     drop(folder, "a.csv", HEADER + rows(1, 2) + "1000,x\n")
