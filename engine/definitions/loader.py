@@ -106,7 +106,11 @@ def load_settings(home: Path) -> tuple[Settings | None, YamlDoc]:
             if operation in usable:
                 continue
             found = catalog.get(operation)
-            if found is not None and found.direction == "inbound" and not isinstance(target, MarketplaceTarget):
+            if (
+                found is not None
+                and found.direction == "inbound"
+                and not isinstance(target, MarketplaceTarget)
+            ):
                 message = (
                     f"{operation} is a webhook HG sends, not a call to an HG target; correct it under "
                     f"receiver.operations.{operation} (or under a target of kind: marketplace, to push it)"

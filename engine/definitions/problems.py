@@ -37,7 +37,11 @@ def _field(model: type[BaseModel], name: str) -> Any:
 
 
 def _has(candidate: Any, name: str) -> bool:
-    return isinstance(candidate, type) and issubclass(candidate, BaseModel) and _field(candidate, name) is not None
+    return (
+        isinstance(candidate, type)
+        and issubclass(candidate, BaseModel)
+        and _field(candidate, name) is not None
+    )
 
 
 def model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:

@@ -130,7 +130,8 @@ class TargetSettings(HttpTarget):
     """One HepsiGlobal API (the real one, its QA host, or the built-in sandbox): ``kind: hepsiglobal``."""
 
     kind: Literal["hepsiglobal"] = Field(
-        "hepsiglobal", description="hepsiglobal (the default): an HG API, called with OAuth client credentials"
+        "hepsiglobal",
+        description="hepsiglobal (the default): an HG API, called with OAuth client credentials",
     )
     client_id: str = Field(description="OAuth client id; use ${env:HG_CLIENT_ID}")
     client_secret: SecretStr = Field(description="OAuth client secret; use ${env:HG_CLIENT_SECRET}")

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from connectors.hepsiglobal.client import HGClient
+from connectors.hepsiglobal.push_client import client_for
 from connectors.sources.base import CursorRead, SourceConnector
 from engine.definitions.loader import Project
 from engine.definitions.pipeline import Pipeline, check_columns
@@ -150,6 +150,8 @@ def summarize(plan: Plan, sent: Counter[str]) -> dict[str, int]:
     counts["send_failed"] = sent["failed"]
     counts["in_doubt"] = sent["in_doubt"]
     counts["unsent"] = sent["unsent"]
+    if "requests" in sent:  # a bulk operation: rows went out in fewer requests
+        counts["requests"] = sent["requests"]
     return counts
 
 
@@ -291,7 +293,7 @@ class _RunContext:
             if plan.to_send and not self.stop.is_set():
                 async with AsyncExitStack() as stack:
                     sender = (
-                        client if client is not None else await stack.enter_async_context(HGClient(target))
+                        client if client is not None else await stack.enter_async_context(client_for(target))
                     )
                     sent = await deliver(
                         plan,

@@ -256,7 +256,11 @@ def _described(schema: dict[str, Any]) -> list[str]:
 
 def test_the_inbound_schema_takes_both_kinds_and_refuses_a_mix():
     schema = json.loads(hgsync("schema", "inbound").stdout)
-    receive = {"receive": "stock_update", "into": {"csv": {"path": "x.csv"}}, "columns": {"sku": "{{ item.sku }}"}}
+    receive = {
+        "receive": "stock_update",
+        "into": {"csv": {"path": "x.csv"}},
+        "columns": {"sku": "{{ item.sku }}"},
+    }
     answer = {"answer": "variant_listing_count", "query": {"connection": "marketplace", "sql": "SELECT 1"}}
     assert schema_errors(receive, schema, schema) == [] and schema_errors(answer, schema, schema) == []
     assert schema_errors({**receive, "answer": "variant_listing_count"}, schema, schema) != []
@@ -287,7 +291,9 @@ def _yaml(path: Path) -> Any:
 def test_pipelines_that_validate_fit_the_published_schema(path: Path):
     """What editors are told (the schema) accepts what hgsync accepts."""
     doc = _yaml(path)
-    schema = json.loads(hgsync("schema", "inbound" if "receive" in doc or "answer" in doc else "pipeline").stdout)
+    schema = json.loads(
+        hgsync("schema", "inbound" if "receive" in doc or "answer" in doc else "pipeline").stdout
+    )
     assert schema_errors(doc, schema, schema) == []
 
 
