@@ -26,6 +26,7 @@ from typing import Any, Literal
 from engine.definitions.pipeline_model import PipelineSpec
 from engine.definitions.plugins import known_sources
 from engine.definitions.settings import Settings
+from engine.definitions.target_kinds import takes
 
 SCHEMAS = {"pipeline": PipelineSpec, "config": Settings}
 ENV_PATTERN = r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*(:-.*)?\}$"
@@ -40,6 +41,9 @@ def json_schema(what: Literal["pipeline", "inbound", "config"]) -> dict[str, Any
     schema = SCHEMAS[what].model_json_schema()
     if what == "pipeline":
         _pipeline_parts(schema)
+    else:  # a target's kinds exclude each other (kind is required but for HG's): anyOf says the same
+        targets = schema["properties"]["targets"]["additionalProperties"]
+        targets["anyOf"] = targets.pop("oneOf")
     return _with_env(schema)
 
 
@@ -63,7 +67,8 @@ def _pipeline_parts(schema: dict[str, Any]) -> None:
     from engine.definitions.plugins import known_operations
 
     defs = schema.setdefault("$defs", {})
-    operations = {n: op for n, op in known_operations().items() if op.pipeline and op.direction == "outbound"}
+    # MP → HG operations (hepsiglobal targets) and the webhooks a marketplace target is pushed
+    operations = {n: op for n, op in known_operations().items() if takes(None, op)}
     props = schema["properties"]
     props["operation"]["enum"] = list(operations)
     sources: dict[str, Any] = {}
