@@ -161,7 +161,7 @@ async def deliver(
             commits.flush()
 
         try:
-            counts["requests"] += await send_unit(
+            made = await send_unit(
                 unit,
                 client,
                 pipeline=pipeline.name,
@@ -170,6 +170,7 @@ async def deliver(
                 stopped=stop.is_set,
                 unsent=unsent.extend,
             )
+            counts["requests"] += made  # after the await: workers add to it concurrently
         except CredentialsRefused as exc:
             ended.append(exc)
             stop.set()

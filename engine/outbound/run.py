@@ -230,11 +230,13 @@ class _Tally:
         self.operation, self.then = pipeline.operation, then
         self.retried = self.retries = 0
         self.rejected: list[dict[str, Any]] = []
+        self.last: Outcome | None = None  # the rows of one bulk request share its outcome
 
     def __call__(self, row: SpoolRow, outcome: Outcome) -> None:
-        if outcome.attempts > 1:
+        if outcome.attempts > 1 and outcome is not self.last:
             self.retried += 1
             self.retries += outcome.attempts - 1
+        self.last = outcome
         duplicate = outcome.kind == "rejected" and self.operation.is_duplicate_answer(
             outcome.status, outcome.message
         )
