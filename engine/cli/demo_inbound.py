@@ -20,41 +20,47 @@ WEBHOOKS = ("stock_update", "price_update", "product_update", "order_cancel_by_s
 TABLES = ("stock_levels", "prices", "product_variants", "seller_cancellations")
 
 
-def receive_demo(project: Project, state: StateStore, db: Path, *, count: int = 60) -> int:
-    """Serve the receiver on a free port, fire ``count`` calls at it, wait until they are applied,
-    print what landed. Returns 0, or 1 when an answer or an event was not as expected."""
+def serve_demo(project: Project, state: StateStore) -> InboundService | None:
+    """The receiver on a free loopback port, started; None without a receiver: block or inbound pipelines."""
     settings = project.settings
     assert settings is not None
     if settings.receiver is None or not project.inbound:
-        click.echo("(no receiver: block in config/hgsync.yaml, so the demo receives nothing)")
-        return 0
+        return None
     settings = settings.model_copy(
         update={"receiver": settings.receiver.model_copy(update={"host": "127.0.0.1", "port": 0})}
     )
     service = InboundService(settings, project.home, state, lambda: project.inbound, lambda: project.answers)
-    url = service.start()
-    try:
-        click.echo(f"  hgsync receives HG's webhooks on {url}; the sandbox fires {count} calls at it")
-        operations = [service.operations[name] for name in WEBHOOKS]
-        report = asyncio.run(
-            fire(
-                url,
-                operations,
-                settings.receiver.auth,
-                count=count,
-                duplicates=0.1,
-                forged=0.05,
-                invalid=0.05,
-                seed=7,
-            )
+    service.start()
+    return service
+
+
+def receive_demo(
+    project: Project, state: StateStore, db: Path, service: InboundService | None, *, count: int = 60
+) -> int:
+    """Fire ``count`` calls at the running receiver, wait until they are applied, print what
+    landed. Returns 0, or 1 when an answer or an event was not as expected."""
+    settings = project.settings
+    assert settings is not None
+    if service is None or settings.receiver is None:
+        click.echo("(no receiver: block in config/hgsync.yaml, so the demo receives nothing)")
+        return 0
+    url = service.url
+    click.echo(f"  hgsync receives HG's webhooks on {url}; the sandbox fires {count} calls at it")
+    operations = [service.operations[name] for name in WEBHOOKS]
+    report = asyncio.run(
+        fire(
+            url,
+            operations,
+            settings.receiver.auth,
+            count=count,
+            duplicates=0.1,
+            forged=0.05,
+            invalid=0.05,
+            seed=7,
         )
-        click.echo(f"  {report.summary()}")
-        handled = [p.operation.name for p in project.inbound.values()]
-        deadline = time.monotonic() + 20
-        while state.inbox_due(handled, limit=1) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        service.stop()
+    )
+    click.echo(f"  {report.summary()}")
+    settle(project, state)
     counts = state.inbox_counts()
     applied = sum(by.get("applied", 0) for by in counts.values())
     failed = sum(by.get("failed", 0) + by.get("pending", 0) for by in counts.values())
@@ -63,3 +69,11 @@ def receive_demo(project: Project, state: StateStore, db: Path, *, count: int = 
         for table in TABLES:
             click.echo(f"    {table}: {conn.execute(f'SELECT COUNT(*) FROM {table}').fetchone()[0]} row(s)")
     return 1 if report.unexpected or failed else 0
+
+
+def settle(project: Project, state: StateStore, timeout: float = 20) -> None:
+    """Wait until the inbox holds no event due to be applied (at most ``timeout`` seconds)."""
+    handled = [p.operation.name for p in project.inbound.values()]
+    deadline = time.monotonic() + timeout
+    while state.inbox_due(handled, limit=1) and time.monotonic() < deadline:
+        time.sleep(0.05)
