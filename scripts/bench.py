@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """`make bench`: the read benchmark (1,000,000 rows through the SQL source, peak memory under
 300 MB) on PostgreSQL, or SQLite when the server is down, then the run benchmark (10,000 rows
-through `hgsync run` against the built-in sandbox). Figures only: nothing here is a test.
+through `hgsync run` against the built-in sandbox), then the webhook receiver's (acknowledged
+events a second, 15 s of load). Figures only: nothing here is a test.
 
-The two scripts take options of their own: ``scripts/bench_read.py --help``,
-``scripts/bench_run.py --help``.
+The scripts take options of their own (``--help``): bench_read.py, bench_run.py,
+bench_receiver.py; and, not run here, bench_send.py (the send loop beside a bare httpx
+sender) and bench_nochange.py (a rerun where nothing changed, 100k+ rows).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def main() -> int:
             [sys.executable, str(HERE / "bench_read.py"), "--db", database], check=False
         ).returncode,
         subprocess.run([sys.executable, str(HERE / "bench_run.py")], check=False).returncode,
+        subprocess.run([sys.executable, str(HERE / "bench_receiver.py"), "--seconds", "15"], check=False).returncode,
     ]
     return max(codes)
 

@@ -138,6 +138,7 @@ CATALOG: dict[str, Operation] = {
             idempotent=False,
             in_doubt="hold",  # money: a person decides
             duplicate_answers=_ALREADY,
+            reference="request_id",  # [inferred]: the result webhook names it [doc]
             description="Refund items. Asynchronous and final: it cannot be cancelled; the result "
             "arrives later through the 'Refund create result' webhook.",
             example=examples.CREATE_REFUND,

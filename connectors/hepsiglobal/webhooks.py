@@ -20,7 +20,7 @@ from __future__ import annotations
 from connectors.hepsiglobal import webhook_examples as ex
 from connectors.hepsiglobal import webhook_models as m
 from connectors.hepsiglobal import webhook_queries as q
-from engine.definitions.operations import Operation
+from engine.definitions.operations import Operation, ResultFields
 
 DEFAULT = "unknown (default chosen)"
 
@@ -256,6 +256,7 @@ WEBHOOKS: dict[str, Operation] = {
             DEFAULT,
             model=m.RefundCreateResult,
             idempotent=False,
+            result=ResultFields(),
             example=ex.REFUND_CREATE_RESULT,
             description="The outcome of a Create Refund, matched to it by request id [doc]. "
             "Method POST and every field name are assumed.",

@@ -9,7 +9,6 @@ be used), 2 (config error) or 3 (another process holds the pipeline or the state
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import click
 
-from engine import logging as hglog
 from engine.cli.context import EXIT_CONFIG, EXIT_ROWS_FAILED, Context, guarded
 from engine.cli.history import history, resolve
 from engine.cli.inbound_commands import inbox, serve
@@ -42,6 +40,8 @@ from engine.errors import ConfigError
 @click.pass_context
 def main(ctx: click.Context, home: Path, log_level: str | None, log_format: str | None) -> None:
     """hgsync: keep a marketplace in sync with HepsiGlobal, from YAML pipelines."""
+    from engine import logging as hglog  # here, not at the top: `hgsync --help` stays quick
+
     hglog.configure(
         json=None if log_format in (None, "auto") else log_format == "json", level=log_level or "info"
     )
@@ -178,6 +178,7 @@ def plan(obj: Context, pipeline: str, retry_failed: bool, show: int, as_json: bo
     Exits 0 when every row renders, 1 when some fail to (as `run` would), 2 on a config error.
     """
     from engine.cli.report import plan_json, plan_text
+    from engine.logging import redact_text
     from engine.outbound.run import plan_pipeline
 
     project = obj.project()
@@ -191,7 +192,7 @@ def plan(obj: Context, pipeline: str, retry_failed: bool, show: int, as_json: bo
                 text = json.dumps(plan_json(result, show=show, base_url=base_url), default=str)
             else:
                 text = plan_text(result, show=show, base_url=base_url)
-            click.echo(hglog.redact_text(text))  # a template may have put a secret in a request
+            click.echo(redact_text(text))  # a template may have put a secret in a request
             failing = result.counts.get("error", 0)
     finally:
         state.close()
@@ -240,6 +241,8 @@ def run(
             project.pipeline(name)
     state = obj.state(project)
     try:
+        import asyncio
+
         code = asyncio.run(
             run_many(
                 project,
@@ -347,19 +350,26 @@ def init(folder: Path, operations: tuple[str, ...], force: bool) -> None:
 @click.pass_obj
 @guarded
 def test_command(obj: Context, pipeline: str | None) -> None:
-    """Run the mapping tests in pipelines/tests/: rows in, expected requests or row errors out.
+    """Run the mapping tests in pipelines/tests/: rows in, expected requests or row errors out
+    (for an inbound pipeline: an event in, the rows it becomes out).
 
-    Each pipelines/tests/NAME.yaml holds cases for pipelines/NAME.yaml; nothing is read or
-    sent. Exits 0 when every case passes, 1 when one fails (with a diff), 2 on a bad file.
+    Each pipelines/tests/NAME.yaml holds cases for pipelines/NAME.yaml; nothing is read,
+    sent or written. Exits 0 when every case passes, 1 when one fails (with a diff), 2 on a bad file.
     """
     from engine.cli.report import cases_text
+    from engine.definitions.cases import cases_file, load_cases
     from engine.definitions.loader import PIPELINES_DIR
-    from engine.outbound.cases import cases_file, load_cases, run_cases
+    from engine.inbound import cases as inbound_cases
+    from engine.outbound import cases as outbound_cases
 
     project = obj.project()
     if pipeline is None:
         project.raise_for_errors()
-    names = [project.pipeline(pipeline).name] if pipeline else sorted(project.pipelines)
+        names = sorted([*project.pipelines, *project.inbound])
+    elif pipeline in project.inbound:
+        names = [pipeline]
+    else:
+        names = [project.pipeline(pipeline).name]
     folder = project.home / PIPELINES_DIR
     failed = total = files = 0
     for name in names:
@@ -369,7 +379,11 @@ def test_command(obj: Context, pipeline: str | None) -> None:
                 raise ConfigError(f"no cases for {name}: write {path.relative_to(project.home)}")
             continue
         display = str(path.relative_to(project.home))
-        results = run_cases(project.pipelines[name], load_cases(path, display))
+        if name in project.inbound:
+            cases = load_cases(path, display, "event", inbound_cases.EXPECTATIONS)
+            results = inbound_cases.run_cases(project.inbound[name], cases)
+        else:
+            results = outbound_cases.run_cases(project.pipelines[name], load_cases(path, display))
         click.echo(cases_text(name, display, results))
         files += 1
         total += len(results)

@@ -7,7 +7,6 @@ need them, so that `hgsync --help`, `--version` and shell completion start fast.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from engine import logging as hglog
 from engine.errors import ConfigError, CredentialsRefused, HgsyncError, LockedError, SourceConfigError
 
 if TYPE_CHECKING:
@@ -47,6 +45,8 @@ class Context:
         if project.settings is not None:
             settings = project.settings.logging
             fmt = self.log_format or settings.format
+            from engine import logging as hglog
+
             hglog.configure(
                 json=None if fmt == "auto" else fmt == "json", level=self.log_level or settings.level
             )
@@ -68,7 +68,13 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except HgsyncError as exc:
             fail(exc)
-        except (KeyboardInterrupt, asyncio.CancelledError):
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except BaseException as exc:  # asyncio's CancelledError: asyncio is loaded only by commands using it
+            loaded = sys.modules.get("asyncio")
+            if loaded is None or not isinstance(exc, loaded.CancelledError):
+                raise
             click.echo("interrupted", err=True)
             sys.exit(130)
 

@@ -41,7 +41,8 @@ CREATE TABLE cancellations (
 );
 CREATE TABLE refunds (
     id INTEGER PRIMARY KEY, refund_number TEXT NOT NULL UNIQUE, order_item_id INTEGER NOT NULL REFERENCES order_items(id),
-    quantity INTEGER NOT NULL, reason TEXT NOT NULL, amount NUMERIC NOT NULL, explanation TEXT, refunded_at TEXT NOT NULL
+    quantity INTEGER NOT NULL, reason TEXT NOT NULL, amount NUMERIC NOT NULL, explanation TEXT, refunded_at TEXT NOT NULL,
+    hg_request_id TEXT, hg_status TEXT, hg_reason TEXT  -- written back: HG's answer, then its result webhook
 );
 -- what HG's webhooks write (pipelines/*-received.yaml)
 CREATE TABLE stock_levels (
@@ -58,6 +59,10 @@ CREATE TABLE product_variants (
 CREATE TABLE seller_cancellations (
     cancel_id INTEGER PRIMARY KEY, order_number TEXT, order_item_number TEXT, quantity INTEGER, reason TEXT,
     received_at TEXT
+);
+CREATE TABLE tracking_events (
+    shipment_code TEXT NOT NULL, happened_at TEXT NOT NULL, event_code TEXT NOT NULL, detail TEXT, location TEXT,
+    PRIMARY KEY (shipment_code, happened_at, event_code)
 );
 CREATE TABLE listings (
     company_id INTEGER, sku TEXT, mp_sku TEXT, status TEXT, report_date TEXT

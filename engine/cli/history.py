@@ -31,6 +31,13 @@ if TYPE_CHECKING:
     is_flag=True,
     help="List the keys whose last request may have reached HG unanswered.",
 )
+@click.option(
+    "--results",
+    is_flag=True,
+    help="List the results HG reported later by webhook (refunds: accepted, rejected with the reason, "
+    "or still awaited), by request id.",
+)
+@click.option("--key", metavar="KEY", help="Show one key of PIPELINE: its request, HG's answer, the result.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")
 @click.pass_obj
 @guarded
@@ -41,10 +48,12 @@ def history(
     errors_of: str | None,
     failing: bool,
     in_doubt: bool,
+    results: bool,
+    key: str | None,
     as_json: bool,
 ) -> None:
-    """List past runs with their counts (newest first), one run's row errors, the failing keys
-    or the keys in doubt."""
+    """List past runs with their counts (newest first), one run's row errors, the failing keys,
+    the keys in doubt, the results HG reported, or one key."""
     from engine.cli.report import failing_table, history_text, run_record_json
 
     project = obj.project()
@@ -75,11 +84,25 @@ def history(
         if in_doubt:
             _print_in_doubt(state, names, limit, as_json)
             return
+        if key is not None:
+            if pipeline is None:
+                raise click.UsageError("--key needs a PIPELINE")
+            _print_key(state, project.pipeline(pipeline).name, key, as_json)
+            return
+        awaited = [n for n in names if n in project.pipelines and project.pipelines[n].operation.reference]
+        if results:
+            _print_results(state, awaited, limit, as_json)
+            return
         records = state.history(pipeline, limit)
         if as_json:
             click.echo(json.dumps([run_record_json(r) for r in records]))
             return
         click.echo(history_text(records))
+        for name in awaited if pipeline else []:
+            counts = state.result_counts(name)
+            if counts:
+                shown = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+                click.echo(f"\nresults HG reported for {name}: {shown} (`hgsync history {name} --results`)")
     finally:
         state.close()
 
@@ -106,6 +129,51 @@ def _failing(state: StateStore, name: str, limit: int) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def _print_results(state: StateStore, names: list[str], limit: int, as_json: bool) -> None:
+    found = [{"pipeline": name, **row} for name in names for row in state.results(name, limit)]
+    if as_json:
+        click.echo(json.dumps(found, default=str))
+        return
+    if not found:
+        click.echo("no delivered requests await a result (only create_refund has one)", err=True)
+        return
+    head = f"{'PIPELINE':<20} {'KEY':<24} {'REQUEST ID':<38} {'RESULT':<10} {'DELIVERED':<20} REASON"
+    click.echo(head)
+    for row in found:
+        delivered = row["delivered_at"].strftime("%Y-%m-%d %H:%M:%S") if row["delivered_at"] else ""
+        click.echo(
+            f"{row['pipeline']:<20} {row['key']:<24} {row['reference']:<38} {row['result']:<10} "
+            f"{delivered:<20} {row['reason'] or ''}".rstrip()
+        )
+
+
+def _print_key(state: StateStore, name: str, key: str, as_json: bool) -> None:
+    row = state.delivery(name, key)
+    if row is None:
+        raise ConfigError(f"{name} has no key {key!r} in the state store")
+    if as_json:
+        click.echo(json.dumps(row, default=str))
+        return
+    for field in (
+        "status",
+        "attempts",
+        "last_status",
+        "last_error",
+        "idempotency_key",
+        "origin",
+        "delivered_at",
+    ):
+        if row.get(field) not in (None, ""):
+            click.echo(f"{field}: {row[field]}")
+    if row.get("reference"):
+        result = row.get("result") or "awaiting"
+        reason = f" ({row['result_reason']})" if row.get("result_reason") else ""
+        click.echo(f"reference: {row['reference']}, result: {result}{reason}")
+    for field, title in (("request", "request"), ("response", "HG's answer")):
+        if row.get(field):
+            click.echo(f"{title}:\n{json.dumps(json.loads(row[field]), indent=2, ensure_ascii=False)}")
 
 
 def _print_in_doubt(state: StateStore, names: list[str], limit: int, as_json: bool) -> None:

@@ -162,6 +162,12 @@ def run_text(result: RunResult) -> str:
     ]
     if c.get("duplicates"):
         lines.append(f"  {c['duplicates']} of the delivered were duplicates HG refused: it had them already")
+    if c.get("responses_applied") or c.get("responses_failed"):
+        failed = c.get("responses_failed", 0)
+        lines.append(
+            f"  HG's answers written back: {c.get('responses_applied', 0)}"
+            + (f", {failed} failed (kept; the next run tries them again; see the log)" if failed else "")
+        )
     for row in result.rejected:
         status = f"HTTP {row['status']}" if row.get("status") is not None else "no answer"
         lines.append(f"  {row['kind']}: key {row['key']!r} ({status}): {row['message']}  [{row['origin']}]")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 
@@ -143,6 +142,8 @@ def fire(
     receiver = settings.receiver
     target = url or f"http://{receiver.host}:{receiver.port}"
     mix = {name: 1.0 for name in only} if only else None
+    import asyncio
+
     report = asyncio.run(
         fire_events(
             target,

@@ -15,15 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 _PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
-class InboundSpec(BaseModel):
-    """A webhook applied to the marketplace: each event (or each element of a list in it)
-    becomes a row written by a sink, in one transaction per event."""
+class ApplySpec(BaseModel):
+    """Rows written to the marketplace by a sink: one per event (or answer), or one per element
+    of a list in it (``each:``), in one transaction."""
 
     model_config = ConfigDict(extra="forbid")
 
-    description: str = Field("", description="what the pipeline is for, for people")
-    enabled: bool = Field(True, description="false: events are kept in the inbox but not applied")
-    receive: str = Field(description="the webhook HG sends, e.g. stock_update (`hgsync ops` lists them)")
     each: str | None = Field(
         None,
         description="a list in the event, e.g. items or product.variants: one row per element, seen "
@@ -54,6 +51,31 @@ class InboundSpec(BaseModel):
         if not value:
             raise ValueError("name at least one column")
         return value
+
+
+class InboundSpec(ApplySpec):
+    """A webhook applied to the marketplace: each event (or each element of a list in it)
+    becomes a row written by a sink, in one transaction per event."""
+
+    description: str = Field("", description="what the pipeline is for, for people")
+    enabled: bool = Field(True, description="false: events are kept in the inbox but not applied")
+    receive: str = Field(description="the webhook HG sends, e.g. stock_update (`hgsync ops` lists them)")
+
+
+class ResponseSpec(ApplySpec):
+    """HG's answers to an outbound pipeline's delivered requests, written back to the
+    marketplace (a refund's request id, a shipment's tracking events)."""
+
+    each: str | None = Field(
+        None,
+        description="a list in HG's answer, e.g. delivery_info: one row per element, seen by templates "
+        "as `item`; absent: one row per answer",
+    )
+    columns: dict[str, Any] = Field(
+        description="column name → template of its value; templates see `response` (HG's answer, its "
+        "data), `item` (the element, with each:), `key` (the row's key) and `request` (method, path, "
+        "params, body of the delivered request)"
+    )
 
 
 class QuerySource(BaseModel):

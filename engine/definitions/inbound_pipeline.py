@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from engine.definitions.inbound_model import AnswerSpec, InboundSpec
+from engine.definitions.inbound_model import AnswerSpec, ApplySpec, InboundSpec
 from engine.definitions.operations import Operation
 from engine.definitions.pipeline_file import _compile, _compile_structure, without_unset
 from engine.definitions.plugins import SourceContext, known_operations, known_sinks
@@ -29,27 +29,32 @@ INBOUND_KEYS = ("receive", "answer")
 
 @dataclass
 class InboundPipeline:
-    """A webhook applied to the marketplace through a sink."""
+    """A webhook applied to the marketplace through a sink; or, with ``root`` ``response``, an
+    outbound pipeline's ``response:`` block, applying HG's answers the same way."""
 
     name: str
     file: str
-    spec: InboundSpec
+    spec: ApplySpec
     operation: Operation
     sink_type: str
     sink_config: BaseModel
     when: Leaf | None
     columns: Structure
     digest: str
+    root: str = "event"  # the name templates know the body by
 
     def make_sink(self, settings: Settings, home: Path) -> Any:
         """A new sink connector (a ``connectors.sinks.base.SinkConnector``)."""
         context = SourceContext(home=home, connections=settings.connections, pipeline=self.name)
         return known_sinks()[self.sink_type](self.sink_config, context)
 
-    def rows(self, body: Any, meta: dict[str, Any]) -> list[dict[str, Any]]:
-        """The rows an event becomes. Raises RenderError naming the element that failed."""
+    def rows(
+        self, body: Any, meta: dict[str, Any], extra: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The rows an event (or answer) becomes; ``extra``: more names for the templates.
+        Raises RenderError naming the element that failed."""
         event = ItemValues(body) if isinstance(body, dict) else body
-        context: dict[str, Any] = {"event": event, "meta": meta}
+        context: dict[str, Any] = {self.root: event, "meta": meta, **(extra or {})}
         elements: list[tuple[str, Any]] = [("", None)]
         if self.spec.each is not None:
             found: Any = body
@@ -100,16 +105,33 @@ def load_inbound(
     except ValidationError as exc:
         return None, without_unset(doc, [*problems, *validation_problems(doc, exc, InboundSpec)])
     operation = _operation(doc, "receive", spec.receive, settings, problems, query=False)
-    sink = _check_sink(doc, spec, settings, home, name, problems)
-    scope = frozenset({"event", "meta", *(["item"] if spec.each else [])})
+    compiled = compile_apply(doc, (), spec, settings, home, name, problems, frozenset({"event", "meta"}))
+    if operation is None or compiled is None or any(p.severity == "error" for p in problems):
+        return None, problems
+    return InboundPipeline(name, doc.file, spec, operation, *compiled, digest), problems
+
+
+def compile_apply(
+    doc: YamlDoc,
+    at: tuple[str, ...],
+    spec: ApplySpec,
+    settings: Settings | None,
+    home: Path,
+    name: str,
+    problems: list[Problem],
+    names: frozenset[str],
+) -> tuple[str, BaseModel, Leaf | None, Structure] | None:
+    """An apply block's sink, ``when`` and ``columns``, compiled (problems placed under ``at``);
+    None when one has problems. ``names``: what templates see besides ``item`` (with each:)."""
+    sink = _check_sink(doc, at, spec, settings, home, name, problems)
+    scope = names | ({"item"} if spec.each else set())
     when = None
     if spec.when is not None:
-        when = _compile(doc, ("when",), spec.when, problems, expression=True, scope=scope, row=False)
-    columns = _compile_structure(doc, ("columns",), spec.columns, problems, scope, row=False)
-    if operation is None or sink is None or columns is None or any(p.severity == "error" for p in problems):
-        return None, problems
-    pipeline = InboundPipeline(name, doc.file, spec, operation, sink[0], sink[1], when, columns, digest)
-    return pipeline, problems
+        when = _compile(doc, (*at, "when"), spec.when, problems, expression=True, scope=scope, row=False)
+    columns = _compile_structure(doc, (*at, "columns"), spec.columns, problems, scope, row=False)
+    if sink is None or columns is None:
+        return None
+    return sink[0], sink[1], when, columns
 
 
 def _load_answer(
@@ -159,20 +181,28 @@ def _operation(
 
 
 def _check_sink(
-    doc: YamlDoc, spec: InboundSpec, settings: Settings | None, home: Path, name: str, problems: list[Problem]
+    doc: YamlDoc,
+    at: tuple[str, ...],
+    spec: ApplySpec,
+    settings: Settings | None,
+    home: Path,
+    name: str,
+    problems: list[Problem],
 ) -> tuple[str, BaseModel] | None:
     sinks = known_sinks()
     names = ", ".join(sorted(sinks))
     if len(spec.into) != 1:
         problems.append(
-            doc.problem(("into",), f"give exactly one sink (one of: {names}), e.g. into: {{table: {{...}}}}")
+            doc.problem(
+                (*at, "into"), f"give exactly one sink (one of: {names}), e.g. into: {{table: {{...}}}}"
+            )
         )
         return None
     ((kind, block),) = spec.into.items()
     if kind not in sinks:
         problems.append(
             doc.problem(
-                ("into", kind), f"unknown sink {kind!r} (known: {names}){suggest(kind, sinks)}", key=True
+                (*at, "into", kind), f"unknown sink {kind!r} (known: {names}){suggest(kind, sinks)}", key=True
             )
         )
         return None
@@ -180,12 +210,12 @@ def _check_sink(
     try:
         config = model.model_validate(block if block is not None else {})
     except ValidationError as exc:
-        problems.extend(validation_problems(doc, exc, model, prefix=("into", kind)))
+        problems.extend(validation_problems(doc, exc, model, prefix=(*at, "into", kind)))
         return None
     if settings is not None:
         context = SourceContext(home=home, connections=settings.connections, pipeline=name)
         found = [
-            doc.problem(("into", kind, *loc), message)
+            doc.problem((*at, "into", kind, *loc), message)
             for loc, message in sinks[kind](config, context).check()
         ]
         problems.extend(found)

@@ -10,12 +10,18 @@ and returns a :class:`Project` holding what loaded and a list of problems
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from engine.definitions.inbound_pipeline import AnswerPipeline, InboundPipeline, is_inbound, load_inbound
+from engine.definitions.inbound_pipeline import (
+    AnswerPipeline,
+    InboundPipeline,
+    compile_apply,
+    is_inbound,
+    load_inbound,
+)
 from engine.definitions.pipeline import Pipeline, check_columns, source_columns
 from engine.definitions.pipeline_file import load_pipeline, without_unset
 from engine.definitions.plugins import known_operations
@@ -155,6 +161,8 @@ def load_project(
             continue
         project.files[path.stem] = doc.file
         pipeline, problems = load_pipeline(path, settings, home, doc)
+        if pipeline is not None and pipeline.spec.response is not None:
+            pipeline = _with_response(pipeline, doc, settings, home, problems)
         project.problems.extend(problems)
         if pipeline is not None:
             project.pipelines[pipeline.name] = pipeline
@@ -167,6 +175,22 @@ def load_project(
             if any(p.severity == "error" for p in problems):
                 del project.pipelines[pipeline.name]
     return project
+
+
+def _with_response(
+    pipeline: Pipeline, doc: YamlDoc, settings: Settings | None, home: Path, problems: list[Problem]
+) -> Pipeline | None:
+    """The pipeline with its ``response:`` block compiled; None when the block has problems."""
+    spec = pipeline.spec.response
+    assert spec is not None
+    names = frozenset({"response", "key", "request", "meta"})
+    compiled = compile_apply(doc, ("response",), spec, settings, home, pipeline.name, problems, names)
+    if compiled is None:
+        return None
+    block = InboundPipeline(
+        pipeline.name, doc.file, spec, pipeline.operation, *compiled, pipeline.digest, root="response"
+    )
+    return replace(pipeline, response=block)
 
 
 def _add_inbound(project: Project, path: Path, doc: YamlDoc, settings: Settings | None) -> None:

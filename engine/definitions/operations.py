@@ -23,6 +23,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
+class ResultFields:
+    """Where a result webhook names the request it reports on, its outcome and the reason."""
+
+    reference: str = "request_id"
+    status: str = "status"
+    reason: str = "reason"
+
+
+@dataclass(frozen=True)
 class Operation:
     """One operation of an API; ``describe(op)`` renders it for ``hgsync ops NAME``.
 
@@ -54,6 +63,18 @@ class Operation:
     list_field: str | None = None  # the body's list of entities (``items``, ``variants``), if any
     event_id_field: str | None = None  # a body field that identifies the event, where HG sends one
     answer: type[BaseModel] | None = None  # a query's answer (for ``query`` operations)
+    # outbound, asynchronous: the field of HG's answer (its ``data``) naming the request, which
+    # a later webhook reports the outcome of (Create Refund's ``request_id``)
+    reference: str | None = None
+    # inbound: this webhook reports the outcome of such a request (Refund create result)
+    result: ResultFields | None = None
+
+    def reference_in(self, data: Any) -> str | None:
+        """The reference HG's answer ``data`` carries, as text, when the operation has one."""
+        if self.reference is None or not isinstance(data, Mapping):
+            return None
+        value = data.get(self.reference)
+        return None if value is None or isinstance(value, dict | list) or value == "" else str(value)[:200]
 
     @property
     def path_params(self) -> tuple[str, ...]:
@@ -103,6 +124,7 @@ class Operation:
             path=override.path or self.path,
             certainty="config" if override.path else self.certainty,
             duplicate_answers=self.duplicate_answers if answers is None else tuple(answers),
+            reference=override.reference or self.reference,
         )
 
     def is_duplicate_answer(self, status: int | None, message: str | None) -> bool:
@@ -114,7 +136,11 @@ class Operation:
         return self.advise(params, body) if self.advise is not None else []
 
     def validate(self, body: object) -> list[str]:
-        """Problems with ``body``, one ``field.path: what is wrong`` line each; [] when valid."""
+        """Problems with ``body``, one ``field.path: what is wrong`` line each; [] when valid.
+        For a request hgsync sends the line ends with the template fix when one is known; a
+        webhook's body is HG's, so its lines do not."""
+        if self.direction == "inbound":
+            return [f"{issue.where}: {issue.message}" for issue in self.issues(body)]
         return [str(issue) for issue in self.issues(body)]
 
     def issues(self, body: object) -> list[BodyIssue]:

@@ -35,6 +35,7 @@ class Pipeline:
     path: Structure
     body: Structure | None
     digest: str  # of the file's bytes: tells the daemon when a file changed
+    response: Any = None  # the ``response:`` block, compiled: an inbound_pipeline.InboundPipeline
 
     @property
     def holds_in_doubt(self) -> bool:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from engine.definitions.inbound_model import ResponseSpec
 from engine.definitions.values import parse_every
 
 # what YAML may hold; validation turns it into seconds
@@ -147,6 +148,12 @@ class PipelineSpec(BaseModel):
         None,
         description="bulk operations (stock_update, price_update): rows are grouped into requests of "
         "at most the operation's limit of items; `batch: {size: N}` sets a lower one",
+    )
+    response: ResponseSpec | None = Field(
+        None,
+        description="HG's answers to delivered requests written back to the marketplace (a refund's "
+        "request id, tracking events): each answer, or each element of a list in it (each:), becomes "
+        "a row of a table or a CSV file, like an inbound pipeline's",
     )
     in_doubt: Literal["resend", "hold"] | None = Field(
         None,

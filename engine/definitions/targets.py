@@ -60,6 +60,12 @@ class OperationOverride(BaseModel):
         description="answers meaning 'already have it': a resend of a request whose first answer was "
         "lost that gets one of these counts as delivered (replaces the catalog's list)",
     )
+    reference: str | None = Field(
+        None,
+        description="the field of HG's answer that names an asynchronous request, which a result "
+        "webhook reports on later (create_refund: request_id)",
+        max_length=100,
+    )
 
     @field_validator("path")
     @classmethod

@@ -6,6 +6,10 @@ back-off, and holds back the later events of its webhook meanwhile, so that two 
 updates of one SKU never apply out of order. After the last attempt it is ``failed`` and the
 rest go on; `hgsync inbox replay` puts it back. Events of a webhook no pipeline receives
 wait, pending, until one does.
+
+A webhook that reports the result of an earlier request (Refund create result: ``results``)
+is always applied: the result is recorded by the request id it names (see
+:mod:`engine.store.results`), then the event goes through its pipeline, if there is one.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.definitions.inbound_pipeline import InboundPipeline
+from engine.definitions.operations import ResultFields
 from engine.definitions.receiver import Retry
 from engine.definitions.settings import Settings
 from engine.errors import ApplyError, StateError
@@ -25,6 +30,7 @@ from engine.store.inbox import InboxEvent
 from engine.store.state_store import StateStore
 
 log = get_logger("hgsync.apply")
+RESULTS = "(results)"  # the inbox's pipeline column for a result event no pipeline receives
 
 
 class Applier:
@@ -38,8 +44,11 @@ class Applier:
         home: Path,
         pipelines: Callable[[], Mapping[str, InboundPipeline]],
         retry: Retry,
+        *,
+        results: Mapping[str, ResultFields] | None = None,
     ):
         self.store = store
+        self.results = dict(results or {})
         self.settings = settings
         self.home = home
         self.pipelines = pipelines
@@ -59,16 +68,19 @@ class Applier:
         held: set[str] = set()
         done: dict[str, list[int]] = {}  # pipeline → events applied, marked so in one transaction
         try:
-            for event in self.store.inbox_due(sorted(by_operation)):
+            for event in self.store.inbox_due(sorted(set(by_operation) | set(self.results))):
                 if event.operation in held:
                     continue
-                pipeline = by_operation[event.operation]
-                outcome = self._apply(pipeline, event)
+                pipeline = by_operation.get(event.operation)
+                fields = self.results.get(event.operation)
+                if fields is not None:
+                    self._record_result(fields, event)
+                outcome = "applied" if pipeline is None else self._apply(pipeline, event)
                 counts[outcome] += 1
                 if outcome == "failed":
                     held.add(event.operation)
                 else:
-                    done.setdefault(pipeline.name, []).append(event.id)
+                    done.setdefault(pipeline.name if pipeline else RESULTS, []).append(event.id)
         finally:
             # a crash before this line applies those events again: the sinks know them (applied
             # event ids), so nothing is written twice
@@ -97,6 +109,25 @@ class Applier:
             return "failed"
         log.info("webhook_applied", **fields, rows=len(rows), repeat=not new)
         return "applied" if new else "repeated"
+
+    def _record_result(self, fields: ResultFields, event: InboxEvent) -> None:
+        """Keep the result an event reports, by the request id it names (idempotent: a replay
+        writes the same row again)."""
+        body = event.body if isinstance(event.body, Mapping) else {}
+        reference, status = body.get(fields.reference), body.get(fields.status)
+        where = {"operation": event.operation, "inbox_id": event.id, "event_id": event.event_id}
+        if reference in (None, "") or isinstance(reference, dict | list):
+            log.warning("result_without_reference", **where, field=fields.reference)
+            return
+        reason = body.get(fields.reason)
+        matched = self.store.record_result(
+            str(reference)[:200],
+            operation=event.operation,
+            status=str(status if status not in (None, "") else "reported")[:100],
+            reason=None if reason in (None, "") else str(reason)[:2000],
+            event_id=event.event_id,
+        )
+        log.info("result_recorded", **where, reference=str(reference), status=status, matched=matched)
 
     def _sink(self, pipeline: InboundPipeline) -> Any:
         key = (pipeline.name, pipeline.digest)

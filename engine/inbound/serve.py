@@ -77,9 +77,10 @@ class InboundService:
         self.host = host or self.receiver.host
         self.port = self.receiver.port if port is None else port
         self.store = store
-        self.applier = Applier(store, settings, home, inbound, self.receiver.retry)
-        self.answerer = Answerer(settings, home, answers)
         self.operations = webhook_operations(settings)
+        results = {name: op.result for name, op in self.operations.items() if op.result is not None}
+        self.applier = Applier(store, settings, home, inbound, self.receiver.retry, results=results)
+        self.answerer = Answerer(settings, home, answers)
         self.metrics = ReceiverMetrics(store.inbox_counts)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

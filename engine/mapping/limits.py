@@ -3,7 +3,7 @@
 The Jinja sandbox stops templates from reaching Python internals but not from asking for a
 billion-character string or 10¹⁰ loop turns. Here is what stops those:
 
-- a **budget per row** (:func:`budget`, a context variable): every loop turn, call, filter and
+- a **budget per row** (:func:`begin` and :func:`end`, a context variable): every loop turn, call, filter and
   intercepted operator is a step (at most :data:`MAX_STEPS`), and every character a text
   template writes counts towards :data:`MAX_OUTPUT`;
 - **operators** ``**``, ``*``, ``+`` and ``%`` are checked *before* they run
@@ -24,8 +24,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from string import Formatter
 from typing import Any
@@ -55,16 +54,14 @@ class _Budget:
 _CURRENT: ContextVar[_Budget | None] = ContextVar("hgsync_template_budget", default=None)
 
 
-@contextmanager
-def budget() -> Iterator[None]:
-    """One row's budget for the templates rendered inside; nested uses share the outer one."""
-    if _CURRENT.get() is not None:
-        yield
-        return
-    token = _CURRENT.set(_Budget())
-    try:
-        yield
-    finally:
+def begin() -> Token[_Budget | None] | None:
+    """Start one row's budget for the templates rendered until :func:`end`; None (and nothing
+    to end) when a budget is already running, which the inner renders then share."""
+    return _CURRENT.set(_Budget()) if _CURRENT.get() is None else None
+
+
+def end(token: Token[_Budget | None] | None) -> None:
+    if token is not None:
         _CURRENT.reset(token)
 
 

@@ -179,9 +179,12 @@ class Leaf:
     def render(self, context: dict[str, Any]) -> Any:
         if self.run is None:
             return self.source
+        budget = limits.begin()
         try:
-            with limits.budget():
+            try:
                 value = self.run(context)
+            finally:
+                limits.end(budget)
             if isinstance(value, StrictUndefined):
                 value._fail_with_undefined_error()
             return value
@@ -329,8 +332,11 @@ class Structure:
         return cls(build(value))
 
     def render(self, context: dict[str, Any]) -> Any:
-        with limits.budget():  # one budget for all the leaves of a row
+        budget = limits.begin()  # one budget for all the leaves of a row
+        try:
             return _fill(self.shape, context, "")
+        finally:
+            limits.end(budget)
 
 
 def _fill(shape: Any, context: dict[str, Any], where: str) -> Any:

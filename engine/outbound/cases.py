@@ -25,70 +25,19 @@ the expected and the rendered request. Values are compared as JSON (a Decimal re
 
 from __future__ import annotations
 
-import difflib
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from connectors.sources.base import Origin, Row
+from engine.definitions.cases import CaseResult, diff
 from engine.definitions.pipeline import Pipeline
-from engine.errors import ConfigError
 from engine.outbound.diff import canonical
 from engine.outbound.plan import render_row
-
-CASES_DIR = "tests"  # under pipelines/
-EXPECTATIONS = ("request", "error", "filtered")
-
-
-@dataclass
-class CaseResult:
-    name: str
-    passed: bool
-    problems: list[str] = field(default_factory=list)  # what differs, a diff among them
-
-
-def cases_file(pipelines_dir: Path, name: str) -> Path:
-    return pipelines_dir / CASES_DIR / f"{name}.yaml"
-
-
-def load_cases(path: Path, display: str) -> list[dict[str, Any]]:
-    """The cases of one file, each checked for its shape; ConfigError names file and case."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{display}:{mark.line + 1}:{mark.column + 1}" if mark else display
-        raise ConfigError(f"{where}: not YAML: {getattr(exc, 'problem', exc)}") from None
-    cases = data.get("cases") if isinstance(data, dict) else None
-    if not isinstance(cases, list) or not cases:
-        raise ConfigError(f"{display}: expected `cases:`, a list of {{name, row, request|error|filtered}}")
-    for index, case in enumerate(cases, 1):
-        label = f"{display}: case {index}"
-        if not isinstance(case, dict) or not isinstance(case.get("row"), dict):
-            raise ConfigError(f"{label}: needs `row:`, a mapping of column → value")
-        given = [k for k in EXPECTATIONS if k in case]
-        if len(given) != 1:
-            raise ConfigError(f"{label} ({case.get('name', '')}): give one of request, error, filtered")
-        unknown = sorted(set(case) - {"name", "row", "key", *EXPECTATIONS})
-        if unknown:
-            raise ConfigError(
-                f"{label}: unknown key(s) {', '.join(unknown)} (known: name, row, key, {', '.join(EXPECTATIONS)})"
-            )
-    return cases
 
 
 def _json(value: Any) -> Any:
     """``value`` as JSON would carry it (Decimals and dates as the request writes them)."""
     return json.loads(canonical(value)) if value is not None else None
-
-
-def _diff(expected: Any, actual: Any) -> str:
-    want = json.dumps(expected, indent=2, sort_keys=True, ensure_ascii=False, default=str).splitlines()
-    got = json.dumps(actual, indent=2, sort_keys=True, ensure_ascii=False, default=str).splitlines()
-    return "\n".join(difflib.unified_diff(want, got, "expected", "rendered", lineterm=""))
 
 
 def run_case(pipeline: Pipeline, case: dict[str, Any], index: int) -> CaseResult:
@@ -116,7 +65,7 @@ def run_case(pipeline: Pipeline, case: dict[str, Any], index: int) -> CaseResult
         actual = _json(rendered.request(pipeline.operation.method))
         shown = {k: actual.get(k) for k in expected} if isinstance(expected, dict) else actual
         if _json(expected) != shown:
-            problems.append("the request differs:\n" + _diff(_json(expected), shown))
+            problems.append("the request differs:\n" + diff(_json(expected), shown))
     if "key" in case and not rendered.filtered and str(case["key"]) != rendered.key:
         problems.append(f"expected key {str(case['key'])!r}; got {rendered.key!r}")
     return CaseResult(name, not problems, problems)

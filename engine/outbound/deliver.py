@@ -25,12 +25,14 @@ keys whose requests never left are put back as they were, and the error ends the
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import structlog
 
+from engine.definitions.operations import Operation
 from engine.errors import CredentialsRefused, LockLost
 from engine.logging import get_logger
 from engine.outbound.batches import Unit, batch_size, send_unit, units
@@ -49,6 +51,16 @@ class Outcome(Protocol):
     message: str | None
     attempts: int
     doubted: bool
+    data: Any  # HG's answer (its ``data``), when delivered
+
+
+def _answer(operation: Operation, outcome: Outcome) -> tuple[str | None, str | None]:
+    """HG's answer to a delivered request as kept in the store (JSON text), and the reference in
+    it that a later webhook names (Create Refund's request id)."""
+    data = getattr(outcome, "data", None)
+    if data is None or data == {}:
+        return None, None
+    return json.dumps(data, ensure_ascii=False, default=str), operation.reference_in(data)
 
 
 class Sender(Protocol):
@@ -189,6 +201,8 @@ async def deliver(
             outcome.attempts,
             row.origin,
             row.digest if kind == "delivered" else None,
+            *(_answer(operation, outcome) if kind == "delivered" else (None, None)),
+            apply_response=kind == "delivered" and pipeline.response is not None,
         )
         try:
             # a request in doubt is committed before anything else happens

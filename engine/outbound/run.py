@@ -29,6 +29,7 @@ from engine.logging import get_logger
 from engine.outbound import cursor
 from engine.outbound.deliver import Outcome, Sender, deliver
 from engine.outbound.plan import Plan, build_plan
+from engine.outbound.responses import apply_responses
 from engine.outbound.spool import Spool, SpoolRow
 from engine.store import StateStore
 
@@ -312,6 +313,9 @@ class _RunContext:
             counts = summarize(plan, sent)
             counts["requests_retried"] = tally.retried
             counts["retries"] = tally.retries
+            if pipeline.response is not None:
+                answers = apply_responses, pipeline, state, self.project.settings, self.project.home
+                counts["responses_applied"], counts["responses_failed"] = await asyncio.to_thread(*answers)
             await asyncio.to_thread(
                 source.finish,
                 spool.batches(),
@@ -327,6 +331,7 @@ class _RunContext:
             + counts["send_rejected"]
             + counts["send_failed"]
             + counts["in_doubt"]
+            + counts.get("responses_failed", 0)
         )
         status = "interrupted" if counts["unsent"] else ("failed" if failed else "ok")
         sample = [{"key": e.key, "origin": e.origin, "reason": e.reason} for e in errors[:10]]

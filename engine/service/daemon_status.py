@@ -223,4 +223,19 @@ class DaemonStatus:
                 if running is None or row["status"] != "sending"
             ],
             "skipped_overlaps": overlaps,
+            "results": self._results(name) if pipeline is not None and pipeline.operation.reference else None,
+        }
+
+    def _results(self, name: str) -> dict[str, Any]:
+        """Results HG reported by webhook for the pipeline's requests (refunds): counts, and
+        the newest that are not accepted (rejected with their reasons, or awaited)."""
+        rows = [
+            r for r in self.state.results(name, 200) if r["result"].lower() not in ("accepted", "success")
+        ]
+        return {
+            "counts": self.state.result_counts(name),
+            "open": [
+                {**self._row({**r, "last_error": r.pop("reason"), "updated_at": r["delivered_at"]})}
+                for r in rows[:FAILING]
+            ],
         }

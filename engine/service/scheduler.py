@@ -106,23 +106,14 @@ class Daemon:
             self.status = DaemonStatus(self.live, self.state, self._next_run, self.lease)
             port = self.http_port if self.http_port is not None else settings.daemon.http_port
             if port is not None:
-                from engine.service.status_server import Credentials, StatusServer
+                from engine.service.status_server import StatusServer
 
-                daemon = settings.daemon
-                auth = Credentials(
-                    token=daemon.http_token.get_secret_value() if daemon.http_token else None,
-                    basic=(daemon.http_auth.username, daemon.http_auth.password.get_secret_value())
-                    if daemon.http_auth
-                    else None,
-                )
-                server = StatusServer(
-                    daemon.http_host,
+                server = StatusServer.for_daemon(
+                    settings.daemon,
                     port,
                     self.status.snapshot,
                     metrics=self.status.metrics.exposition,
                     act=self._act_from_thread(asyncio.get_running_loop()),
-                    auth=auth,
-                    host_names=tuple(daemon.http_host_names),
                 ).start()
                 log.info("status_server_started", url=server.url)
             self.alerts = Alerter(settings.daemon.alerts, page=server.url + "/" if server else "")

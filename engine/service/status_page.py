@@ -48,6 +48,8 @@ _BADGE = {
     "interrupted": "warn",
     "stale": "warn",
     "stopping": "warn",
+    "accepted": "ok",
+    "awaiting": "run",
 }
 
 

@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from engine.definitions.settings import DaemonSettings
 from engine.http_server import BackgroundServer, TrackedHandler, TrackingServer, host_allowed, is_loopback
 from engine.logging import get_logger
 from engine.service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -327,6 +328,19 @@ class StatusServer:
     closes the port and the open connections, and is safe to call twice. As a context manager
     it starts (unless started already) and stops.
     """
+
+    @classmethod
+    def for_daemon(cls, daemon: DaemonSettings, port: int, snapshot: Snapshot, **more: Any) -> StatusServer:
+        """The daemon's server: address, credentials and host names from ``daemon:`` settings."""
+        auth = Credentials(
+            token=daemon.http_token.get_secret_value() if daemon.http_token else None,
+            basic=(daemon.http_auth.username, daemon.http_auth.password.get_secret_value())
+            if daemon.http_auth
+            else None,
+        )
+        return cls(
+            daemon.http_host, port, snapshot, auth=auth, host_names=tuple(daemon.http_host_names), **more
+        )
 
     def __init__(
         self,

@@ -40,8 +40,15 @@ deliveries = sa.Table(
     # of the source row and the pipeline's definition that rendered the delivered request; set
     # only while the key is delivered, so a run can tell an unchanged row without rendering it
     sa.Column("source_digest", sa.String(40)),
+    # what HG answered to the last delivered request (its ``data``, JSON), and the id in it that
+    # a later webhook names (Create Refund's request id: the refund's result is matched by it)
+    sa.Column("response", sa.Text),
+    sa.Column("reference", sa.String(200)),
+    sa.Column("response_state", sa.String(16)),  # pending: the response: block has yet to apply it
     sa.Index("ix_hgsync_deliveries_status", "pipeline", "status"),
     sa.Index("ix_hgsync_deliveries_digest", "pipeline", "source_digest"),
+    sa.Index("ix_hgsync_deliveries_reference", "reference"),
+    sa.Index("ix_hgsync_deliveries_response", "pipeline", "response_state"),
 )
 runs = sa.Table(
     "hgsync_runs",
@@ -116,4 +123,17 @@ inbox = sa.Table(
     sa.Column("applied_at", _ts),
     sa.Index("ix_hgsync_inbox_status", "status", "operation", "id"),
     sa.Index("ix_hgsync_inbox_hash", "content_hash", "received_at"),
+)
+results = sa.Table(
+    "hgsync_results",
+    metadata,
+    # the outcome HG reported later, by webhook, of an asynchronous request (a refund): kept by the
+    # reference it names, so a result that arrives before its request's answer is recorded
+    # still matches it
+    sa.Column("reference", sa.String(200), primary_key=True),
+    sa.Column("operation", sa.String(100), nullable=False),  # the webhook that reported it
+    sa.Column("status", sa.String(100), nullable=False),  # as HG gave it, e.g. ACCEPTED, REJECTED
+    sa.Column("reason", sa.Text),
+    sa.Column("event_id", sa.String(200), nullable=False),
+    sa.Column("received_at", _ts, nullable=False),
 )

@@ -40,7 +40,18 @@ _MARK = (
     "source_digest",
 )
 _SETTLED = ("status", "attempted_fingerprint", "last_status", "origin", "run_id", "updated_at", "last_error")
-_DELIVERED = (*_SETTLED, "fingerprint", "request", "delivered_at", "attempts", "source_digest")
+_DELIVERED = (
+    *_SETTLED,
+    "fingerprint",
+    "request",
+    "delivered_at",
+    "attempts",
+    "source_digest",
+    "response",
+    "reference",
+    "response_state",
+)
+MAX_RESPONSE = 65536  # characters of HG's answer kept with a delivery
 _OTHER = (*_SETTLED, "attempts")
 
 
@@ -58,7 +69,8 @@ class Mark:
 class Settled:
     """What became of one request: ``delivered``, ``rejected``, ``failed`` or ``in_doubt``.
     ``message`` of a delivered request is a note kept with it (``duplicate refused by HG``);
-    ``source_digest`` (delivered only) lets later runs skip the row while it stays the same."""
+    ``source_digest`` (delivered only) lets later runs skip the row while it stays the same;
+    ``response`` is HG's answer (JSON text) and ``reference`` the id in it a later webhook names."""
 
     key: str
     kind: str
@@ -69,6 +81,9 @@ class Settled:
     attempts: int
     origin: str
     source_digest: str | None = None
+    response: str | None = None
+    reference: str | None = None
+    apply_response: bool = False  # the pipeline's response: block is to write the answer back
 
 
 def _attempts(excluded: Any) -> sa.ColumnElement[Any]:
@@ -192,6 +207,9 @@ class Sending(Deliveries):
                     delivered_at=now,
                     last_error=redact_text(o.message)[:2000] if o.message else None,
                     source_digest=o.source_digest,
+                    response=redact_text(o.response)[:MAX_RESPONSE] if o.response else None,
+                    reference=o.reference,
+                    response_state="pending" if o.apply_response else None,
                 )
                 delivered.append(row)
             else:

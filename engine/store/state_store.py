@@ -9,7 +9,7 @@ what changed); no token or secret is ever written here.
 
 :class:`StateStore` is the one object callers hold; each concern's reads and writes live in
 their own module (:mod:`.deliveries`, :mod:`.sending`, :mod:`.runs`, :mod:`.cursors`, :mod:`.files`,
-:mod:`.locks`, :mod:`.inbox`) over one connection (:mod:`.base`) and one schema (:mod:`.schema`).
+:mod:`.locks`, :mod:`.inbox`, :mod:`.results`) over one connection (:mod:`.base`) and one schema (:mod:`.schema`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from engine.store.cursors import Cursors
 from engine.store.files import Files
 from engine.store.inbox import Inbox
 from engine.store.locks import Locks
+from engine.store.results import Results
 from engine.store.runs import Runs
 from engine.store.sending import Sending
 
 
-class StateStore(Sending, Runs, Cursors, Files, Locks, Inbox):
+class StateStore(Sending, Runs, Cursors, Files, Locks, Inbox, Results):
     """One state store, opened from its SQLAlchemy URL: ``StateStore("sqlite:///.hgsync/state.db")``."""

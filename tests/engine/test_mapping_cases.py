@@ -3,6 +3,7 @@ a case that fails says how, with a diff."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -22,7 +23,11 @@ def test_the_example_pipelines_pass_their_cases(tmp_path: Path, monkeypatch):
     home = repo_project(tmp_path / "home", monkeypatch)
     result = hgsync(home, "test")
     assert result.exit_code == 0, result.output
-    pipelines = sorted(p.stem for p in (home / "pipelines").glob("*.yaml"))
+    # every pipeline but the answers to HG's queries (SQL, no mapping) has cases
+    mapped = [
+        p for p in (home / "pipelines").glob("*.yaml") if not re.search(r"^answer:", p.read_text(), re.M)
+    ]
+    pipelines = sorted(p.stem for p in mapped)
     assert sorted(p.stem for p in (home / "pipelines" / "tests").glob("*.yaml")) == pipelines
     assert "FAIL" not in result.stdout
     assert result.stdout.splitlines()[-1].endswith(" passed, 0 failed")
@@ -34,7 +39,7 @@ def test_a_failing_case_shows_a_diff_and_exits_1(tmp_path: Path, monkeypatch):
     cases.write_text(
         cases.read_text()
         .replace("body: {reason: customer_demand}", "body: {reason: late_shipment}")
-        .replace('error: "reason: Input should be a valid string"', "error: something else")
+        .replace('error: "reason: is null: input should be a valid string"', "error: something else")
     )
     result = hgsync(home, "test", "cancel-order-items")
     assert result.exit_code == 1
@@ -62,3 +67,34 @@ def test_a_case_file_that_is_wrong_names_itself(tmp_path: Path, monkeypatch):
     cases.unlink()
     missing = hgsync(home, "test", "shipment-labels")
     assert missing.exit_code == 2 and "no cases for shipment-labels" in missing.stderr
+
+
+def test_an_inbound_case_checks_the_event_and_the_rows(tmp_path: Path, monkeypatch):
+    home = repo_project(tmp_path / "home", monkeypatch)
+    cases = home / "pipelines" / "tests" / "stock-received.yaml"
+    cases.write_text(
+        "cases:\n"
+        "  - name: wrong stock\n"
+        "    event: {items: [{sku: A, company_id: 1, stock: 5}]}\n"
+        "    rows: [{sku: A, stock: 6}]\n"
+        "  - name: not an event HG could send\n"
+        "    event: {items: {sku: A}}\n"
+        "    rows: []\n"
+        "  - name: an error that does not come\n"
+        "    event: {items: []}\n"
+        "    error: sku\n"
+        "  - name: rows given where the case wants a row\n"
+        "    row: {sku: A}\n"
+        "    rows: []\n"
+    )
+    bad = hgsync(home, "test", "stock-received")
+    assert bad.exit_code == 2
+    assert "pipelines/tests/stock-received.yaml: case 4: needs `event:`" in bad.stderr
+    cases.write_text(cases.read_text().rsplit("  - name: rows given", 1)[0])
+    result = hgsync(home, "test", "stock-received")
+    assert result.exit_code == 1
+    out = result.stdout
+    assert '-    "stock": 6' in out and '+    "stock": 5' in out
+    assert "the receiver would refuse this event (400): items" in out
+    assert "expected an error containing 'sku'; the event rendered fine" in out
+    assert out.splitlines()[-1] == "3 case(s) in 1 file(s): 0 passed, 3 failed"

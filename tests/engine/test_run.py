@@ -138,7 +138,9 @@ def test_rejections_wait_for_a_change_or_retry_failed(cancels, sandbox):
     forced = project.cli("run", "--retry-failed", "cancels")
     assert "sent 1: delivered 0, rejected 1" in forced.stdout
     failing = project.cli("history", "--failing").stdout
-    assert re.search(r"^cancels\s+3\s+rejected\s+2\s+400\s.*order_item_number", failing, re.M)
+    assert re.search(
+        r"^cancels\s+3\s+rejected\s+2\s+400\s.*'/order_items/HBV' is refused here", failing, re.M
+    )
     rows = json.loads(project.cli("history", "--failing", "--json").stdout)
     assert [(r["key"], r["status"], r["last_status"]) for r in rows] == [("3", "rejected", 400)]
 

@@ -57,8 +57,10 @@ def test_tables_are_made_in_the_store_schema_and_reopening_is_harmless(pg, store
         "hgsync_cursors",
         "hgsync_deliveries",
         "hgsync_files",
+        "hgsync_inbox",
         "hgsync_locks",
         "hgsync_meta",
+        "hgsync_results",
         "hgsync_row_errors",
         "hgsync_runs",
     ]

@@ -64,11 +64,13 @@ def test_version():
 
 
 def test_help_imports_neither_the_engine_nor_sqlalchemy():
-    """`hgsync --help` stays fast by importing only click and the logging set-up."""
+    """`hgsync --help` stays fast by importing only click: not even the logging set-up
+    (structlog pulls in rich's tracebacks) nor asyncio."""
     code = (
         "import sys\nfrom engine.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = sorted(m for m in ('sqlalchemy', 'pydantic', 'httpx', 'jinja2', 'engine.definitions.loader') "
+        "heavy = sorted(m for m in ('sqlalchemy', 'pydantic', 'httpx', 'jinja2', 'engine.definitions.loader', "
+        "'structlog', 'asyncio', 'rich') "
         "if m in sys.modules)\nprint('HEAVY', heavy)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)

@@ -227,5 +227,5 @@ VALUES: dict[str, tuple[str, str, str]] = {
     "path-newline": ("1.00", '"10\n09"', "control character"),
     "path-tab": ("1.00", "10\t10", "control character"),
     "path-escape": ("1.00", "10\x1b11", "control character"),
-    "path-blank": ("1.00", "   ", "empty"),
+    "path-blank": ("1.00", "   ", "NULL"),  # a blank CSV field is NULL: the key names its column
 }

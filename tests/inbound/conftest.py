@@ -122,7 +122,8 @@ class Receiver:
     def settle(self, timeout: float = 10.0) -> None:
         """Wait until no event is pending and not waiting for a retry."""
         deadline = time.monotonic() + timeout
-        handled = [p.operation.name for p in self.service.applier.pipelines().values()]
+        applier = self.service.applier
+        handled = [p.operation.name for p in applier.pipelines().values()] + list(applier.results)
         while time.monotonic() < deadline:
             if not self.store.inbox_due(handled, limit=1):
                 return

@@ -47,6 +47,11 @@ class FireReport:
         lines.extend(f"    {line}" for line in self.unexpected[:10])
         return "\n".join(lines)
 
+    def line(self) -> str:
+        """The summary in one line: ``45 valid → 200, 5 duplicate → 200, ...; 0 unexpected``."""
+        parts = ", ".join(f"{n} {kind} → {status}" for (kind, status), n in sorted(self.answers.items()))
+        return f"answers: {parts}; {len(self.unexpected)} unexpected"
+
 
 def vary(example: Any, rng: random.Random) -> Any:
     """The example with its SKUs and stock and price figures changed."""
