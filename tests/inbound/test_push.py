@@ -8,6 +8,8 @@ import asyncio
 import csv
 import json
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -164,19 +166,29 @@ def test_a_receiver_that_refuses_the_signature_stops_the_run_and_rejects_no_row(
 class Marketplace:
     """A marketplace's Price update endpoint on loopback (Starlette on uvicorn): bearer auth,
     refuses a whole call (400) holding an item whose sku starts with BAD, answers the very first
-    call 503 (so that its retry shows the idempotency key kept), records what it accepted."""
+    call 503 (so that its retry shows the idempotency key kept), records what it accepted.
+    With ``hang_on=N`` the Nth call gets no answer until ``release`` is set (and then none
+    that counts): a request on the wire when its sender dies."""
 
-    def __init__(self) -> None:
+    def __init__(self, hang_on: int | None = None) -> None:
         self.calls: list[tuple[int, str, list[str]]] = []  # status, event id, skus
         self.accepted: list[str] = []
+        self.hanging = threading.Event()
+        self.release = threading.Event()
 
         async def price_update(request: Request) -> JSONResponse:
             if request.headers.get("authorization") != "Bearer mp-token":
                 return JSONResponse({"message": "who are you"}, status_code=401)
             body = json.loads(await request.body())
             skus = [item["sku"] for item in body["items"]]
+            if hang_on is not None and len(self.calls) + 1 == hang_on and not self.release.is_set():
+                self.calls.append((0, request.headers.get("x-hg-event-id", ""), skus))
+                self.hanging.set()
+                while not self.release.is_set():
+                    await asyncio.sleep(0.05)
+                return JSONResponse({"message": "too late"}, status_code=503)
             status = 200
-            if not self.calls:
+            if not self.calls and hang_on is None:
                 status = 503
             elif any(s.startswith("BAD") for s in skus):
                 status = 400
@@ -202,6 +214,7 @@ class Marketplace:
         return f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
+        self.release.set()
         self.server.should_exit = True
         self.thread.join(10)
 
@@ -286,3 +299,39 @@ def test_a_batch_over_the_operations_limit_is_a_located_error(tmp_path: Path) ->
         "pipelines/prices-out.yaml:9:15 batch.size: price_update carries at most 1000 items a request; "
         "batch.size 1001 is over it"
     ) in result.output
+
+
+@pytest.mark.slow
+def test_kill_9_with_a_batch_on_the_wire_resends_only_that_batch_with_its_key(tmp_path: Path) -> None:
+    server = Marketplace(hang_on=3)
+    url = server.start()
+    try:
+        project = pusher(tmp_path, url, "{bearer: mp-token}", batch="batch: {size: 100}")
+        config = project.home / "config" / "hgsync.yaml"
+        config.write_text(config.read_text().replace("concurrency: 2", "concurrency: 1"))
+        drop(project, "prices.csv", prices(500))
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "hgsync"), "--home", str(project.home), "run", "prices-out"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            assert server.hanging.wait(60), "the third request never came"
+            time.sleep(0.2)  # the two answers before it committed
+        finally:
+            process.kill()  # SIGKILL: no outcome of the request on the wire is recorded
+            process.wait(10)
+        # the rows of the request on the wire were marked before it left, as were the next
+        # units, queued (the queue holds `concurrency` units, the producer's window as many):
+        # in doubt, not lost
+        assert statuses(project) == {"delivered": 200, "sending": 300}
+        server.release.set()
+        result = run(project)
+        assert result.status == "ok" and result.counts["retry"] == 300
+        assert result.counts["requests"] == 3
+        assert statuses(project) == {"delivered": 500}
+        assert sorted(server.accepted) == sorted(r[0] for r in prices(500))  # each item accepted once
+        hung, resent = server.calls[2], server.calls[3]
+        assert resent[2] == hung[2] and resent[1] == hung[1]  # the same rows, the same idempotency key
+    finally:
+        server.stop()
