@@ -42,6 +42,8 @@ OPEN_GROUPS = 64  # units being filled at once (rows whose bodies differ outside
 
 
 class _Outcome(Protocol):
+    """What :class:`engine.outbound.deliver.Outcome` is (not imported: deliver imports this)."""
+
     kind: str
     status: int | None
     message: str | None
@@ -163,7 +165,7 @@ async def send_unit(
     *,
     pipeline: str,
     hold: bool,
-    settle: Callable[[list[SpoolRow], Any], None],
+    settle: Callable[[list[SpoolRow], _Outcome], None],
     stopped: Callable[[], bool],
     unsent: Callable[[list[SpoolRow]], None],
 ) -> int:
@@ -213,7 +215,8 @@ async def send_unit(
         return made
     if unit.bulk and outcome.kind != "delivered":
         log.warning(
-            f"batch_{outcome.kind}",
+            "batch_rejected" if outcome.kind == "rejected" else "batch_failed",
+            outcome=outcome.kind,
             rows=len(unit.rows),
             status=outcome.status,
             reason=outcome.message,
