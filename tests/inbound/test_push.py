@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -158,6 +159,23 @@ def test_a_receiver_that_refuses_the_signature_stops_the_run_and_rejects_no_row(
     assert "not-the-receivers" not in result.output
     assert statuses(project).get("rejected", 0) == 0 and statuses(project).get("delivered", 0) == 0
     assert receiver.store.inbox_events() == []
+
+
+def test_basic_auth_as_the_receiver_checks_it(
+    tmp_path: Path, inbound_project: ProjectDir, start_receiver: Callable[[ProjectDir], Receiver]
+) -> None:
+    config = inbound_project.home / "config" / "hgsync.yaml"
+    text = re.sub(
+        r"hmac: \{secret: .*\}", "basic: {username: hg, password: pw-for-tests}", config.read_text()
+    )
+    assert "basic:" in text
+    config.write_text(text)
+    receiver = start_receiver(inbound_project)
+    project = pusher(tmp_path, receiver.url, "{basic: {username: hg, password: pw-for-tests}}")
+    drop(project, "prices.csv", prices(5))
+    assert run(project).counts["delivered"] == 5
+    receiver.settle()
+    assert len(receiver.store.inbox_events(operation="price_update")) == 1
 
 
 # -- to a marketplace of the test's own ---------------------------------------------------------
