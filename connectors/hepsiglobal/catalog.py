@@ -17,6 +17,7 @@ from functools import partial
 
 from connectors.hepsiglobal import examples, models
 from connectors.hepsiglobal.conventions import advice
+from connectors.hepsiglobal.model_types import FIELD_TYPES
 from engine.definitions.operations import Operation
 from engine.definitions.targets import DuplicateAnswer
 
@@ -25,7 +26,7 @@ from engine.definitions.targets import DuplicateAnswer
 _ALREADY = (DuplicateAnswer(status=409),)
 
 CATALOG: dict[str, Operation] = {
-    op.name: replace(op, advise=partial(advice, op.name))
+    op.name: replace(op, advise=partial(advice, op.name), field_types=FIELD_TYPES)
     for op in [
         Operation(
             name="create_token",
@@ -47,6 +48,7 @@ CATALOG: dict[str, Operation] = {
             model=models.ProductStatus,
             certainty="unknown (default chosen)",
             idempotent=True,
+            fields_certainty="unknown",
             description="Report a product's or variant's listing status at the marketplace.",
             example=examples.PRODUCT_STATUS,
         ),
@@ -59,6 +61,7 @@ CATALOG: dict[str, Operation] = {
             certainty="doc",
             idempotent=False,
             duplicate_answers=_ALREADY,
+            fields_certainty="example",
             description="Send an order. Amounts in USD; original_* amounts and a rate when the "
             "sale was in another currency.",
             example=examples.CREATE_ORDER,
@@ -71,6 +74,7 @@ CATALOG: dict[str, Operation] = {
             model=models.OrderItemDelivery,
             certainty="inferred",
             idempotent=True,
+            fields_certainty="inferred",
             description="Report an order item delivered to the customer.",
             example=examples.ORDER_ITEM_DELIVERY,
         ),
@@ -105,6 +109,7 @@ CATALOG: dict[str, Operation] = {
             model=models.ShipmentStatus,
             certainty="inferred",
             idempotent=True,
+            fields_certainty="inferred",
             description="Report the status of a shipment the marketplace fulfils.",
             example=examples.SHIPMENT_STATUS,
         ),
@@ -139,6 +144,7 @@ CATALOG: dict[str, Operation] = {
             in_doubt="hold",  # money: a person decides
             duplicate_answers=_ALREADY,
             reference="request_id",  # [inferred]: the result webhook names it [doc]
+            fields_certainty="example",
             description="Refund items. Asynchronous and final: it cannot be cancelled; the result "
             "arrives later through the 'Refund create result' webhook.",
             example=examples.CREATE_REFUND,

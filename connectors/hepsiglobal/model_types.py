@@ -22,6 +22,7 @@ from pydantic import (
     AfterValidator,
     BeforeValidator,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -139,6 +140,19 @@ CurrencyCode = Annotated[StrictStr, AfterValidator(_currency_code)]
 
 Usd = Literal["USD"]
 """Amounts sent to HG are in USD [doc]."""
+
+JsonNumber = Annotated[float, BeforeValidator(_json_number)]
+"""Any finite JSON number (not a string, not a boolean)."""
+
+FIELD_TYPES: dict[str, Any] = {
+    "text": NonEmptyStr,
+    "integer": StrictInt,
+    "number": JsonNumber,
+    "money": Money,
+    "datetime": DateTimeWithOffset,
+    "boolean": StrictBool,
+}
+"""The types config may give a field it adds or corrects (``targets.<t>.operations.<op>.types``)."""
 
 
 def problem(loc: tuple[str | int, ...], message: str, value: Any = None) -> InitErrorDetails:

@@ -20,6 +20,7 @@ from engine.cli.context import EXIT_CONFIG, EXIT_ROWS_FAILED, Context, guarded
 from engine.cli.history import history, resolve
 from engine.cli.inbound_commands import inbox, serve
 from engine.cli.init import complete_pipeline
+from engine.cli.ops_command import ops
 from engine.cli.sandbox_command import sandbox
 from engine.errors import ConfigError
 
@@ -53,6 +54,7 @@ main.add_command(resolve)
 main.add_command(sandbox)
 main.add_command(serve)
 main.add_command(inbox)
+main.add_command(ops)
 
 
 @main.command()
@@ -104,65 +106,6 @@ def validate(obj: Context, offline: bool, sample: int, as_json: bool) -> None:
         f"ok: config and {len(project.pipelines)} pipeline(s)" + (f", {inbound} inbound" if inbound else ""),
         err=True,
     )
-
-
-@main.command()
-@click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True, help="The catalog (or one operation) as JSON.")
-def ops(name: str | None, as_json: bool) -> None:
-    """List the HepsiGlobal operations, both directions (what hgsync sends to HG, the webhooks HG
-    sends that hgsync receives), or show one (method, path, fields, example)."""
-    from engine.cli.ops_text import describe, listing
-    from engine.definitions.operations import UnknownOperationError
-    from engine.definitions.plugins import known_operations, resolve
-
-    catalog = known_operations()
-
-    if name is None:
-        if as_json:
-            rows = [
-                {
-                    "name": o.name,
-                    "title": o.title,
-                    "method": o.method,
-                    "path": o.path,
-                    "certainty": o.certainty,
-                    "pipeline": o.pipeline,
-                    "direction": o.direction,
-                    "query": o.query,
-                    "batch_limit": o.batch_limit,
-                }
-                for o in catalog.values()
-            ]
-            click.echo(json.dumps(rows, indent=2))
-            return
-        click.echo(listing(catalog.values()))
-        return
-    try:
-        op = resolve(name)
-    except UnknownOperationError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_CONFIG)
-    if as_json:
-        schema = op.model.model_json_schema() if op.model else None
-        click.echo(
-            json.dumps(
-                {
-                    "name": op.name,
-                    "direction": op.direction,
-                    "method": op.method,
-                    "path": op.path,
-                    "certainty": op.certainty,
-                    "batch_limit": op.batch_limit,
-                    "schema": schema,
-                    "answer_schema": op.answer.model_json_schema() if op.answer else None,
-                    "example": op.example,
-                },
-                indent=2,
-            )
-        )
-        return
-    click.echo(describe(op))
 
 
 @main.command()
@@ -299,11 +242,18 @@ def daemon(obj: Context, port: int | None, reload_interval: float, standby: bool
 
 @main.command()
 @click.argument("what", type=click.Choice(["pipeline", "inbound", "config"]))
-def schema(what: str) -> None:
-    """Print the JSON Schema of pipeline files or of config/hgsync.yaml, for editors."""
+@click.pass_obj
+def schema(obj: Context, what: str) -> None:
+    """Print the JSON Schema of pipeline files or of config/hgsync.yaml, for editors; pipeline
+    bodies follow the corrections of config/hgsync.yaml's target when it has one (`hgsync ops`)."""
+    from engine.cli.ops_command import effective, read_settings
     from engine.definitions.schema import json_schema
 
-    click.echo(json.dumps(json_schema(what), indent=2))  # type: ignore[arg-type]
+    settings, _ = read_settings(obj.home) if what == "pipeline" else (None, None)
+    targets = list(settings.targets) if settings is not None else []
+    hg = [n for n in targets if settings is not None and settings.targets[n].kind == "hepsiglobal"]
+    operations = effective(settings, hg[0]) if len(hg) == 1 else None
+    click.echo(json.dumps(json_schema(what, operations), indent=2))  # type: ignore[arg-type]
 
 
 @main.command()

@@ -96,7 +96,10 @@ def run_demo(home: Path, *, port: int = 0) -> int:
     with (
         (home / DEMO_LOG).open("w", encoding="utf-8") as log_file,
         Sandbox(
-            port=port, client_id=target.client_id, client_secret=target.client_secret.get_secret_value()
+            port=port,
+            client_id=target.client_id,
+            client_secret=target.client_secret.get_secret_value(),
+            corrections=target.operations,
         ) as sandbox,
     ):
         hglog.configure(json=True, level="info", stream=log_file)

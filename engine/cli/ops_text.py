@@ -52,12 +52,15 @@ def listing(operations: Iterable[Operation]) -> str:
     return "\n".join(lines)
 
 
-def describe(op: Operation) -> str:
-    """Multi-line text for ``hgsync ops NAME``: route, path parameters, body fields, example."""
+def describe(op: Operation, origin: str | None = None) -> str:
+    """Multi-line text for ``hgsync ops NAME``: route, path parameters, body fields, example;
+    ``origin`` is where config corrects it (``targets.hepsiglobal.operations.NAME``), if it does."""
     lines = [
         f"{op.name}: {op.title}",
         f"  {op.method} {op.path}    (path: {op.certainty})",
     ]
+    if origin is not None:
+        lines.append(f"  as corrected by {origin} in config/hgsync.yaml{_corrections(op)}")
     if op.description:
         lines.append(f"  {op.description}")
     inbound = op.direction == "inbound"
@@ -86,6 +89,22 @@ def describe(op: Operation) -> str:
         lines.append("example query parameters:" if where == "query parameters" else "example body:")
         lines.extend("  " + line for line in json.dumps(op.example, indent=2).splitlines())
     return "\n".join(lines)
+
+
+def _corrections(op: Operation) -> str:
+    fix = op.corrected
+    if fix is None:
+        return ""
+    parts = [f"{old} is called {new}" for old, new in (fix.rename or {}).items()]
+    if fix.required:
+        parts.append("required: " + ", ".join(fix.required))
+    if fix.optional:
+        parts.append("optional: " + ", ".join(fix.optional))
+    parts.extend(f"{name} is {kind}" for name, kind in (fix.types or {}).items())
+    parts.extend(
+        f"{name} one of " + ", ".join(map(str, values)) for name, values in (fix.choices or {}).items()
+    )
+    return ": " + "; ".join(parts)
 
 
 def _model_fields(heading: str, model: type[BaseModel]) -> list[str]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
-from engine.cli.context import EXIT_ROWS_FAILED, Context, guarded
+from engine.cli.context import EXIT_CONFIG, EXIT_ROWS_FAILED, Context, guarded
 from engine.errors import ConfigError
 
 
@@ -32,6 +33,11 @@ from engine.errors import ConfigError
 @click.option("--delay", default=0.0, help="Seconds a slow answer waits.")
 @click.option("--slow", default=0.0, help="Share of answers that wait --delay seconds.")
 @click.option("--seed", type=int, help="Seed of the fault choices, for repeatable runs.")
+@click.option(
+    "--target",
+    help="Serve the catalog as this target of config/hgsync.yaml corrects it (its operations: "
+    "method, path, fields, choices), as the client sends and checks it.",
+)
 @click.pass_context
 def sandbox(
     ctx: click.Context,
@@ -49,6 +55,7 @@ def sandbox(
     delay: float,
     slow: float,
     seed: int | None,
+    target: str | None,
 ) -> None:
     """Serve the HG sandbox on loopback: the MP→HG API as the spec describes, with faults on demand.
 
@@ -73,6 +80,7 @@ def sandbox(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    corrections = _corrections(ctx.obj, target)
     server = Sandbox(
         host,
         port,
@@ -81,6 +89,7 @@ def sandbox(
         token_ttl=token_ttl,
         faults=faults,
         refuse_repeats=refuse_repeats,
+        corrections=corrections,
     )
     try:
         server.start()
@@ -94,6 +103,34 @@ def sandbox(
         pass
     finally:
         server.stop()
+
+
+def _corrections(obj: Context, target: str | None) -> dict[str, Any]:
+    """``--target``'s corrections of the catalog (an unreadable config or unknown target: exit 2)."""
+    from engine.cli.ops_command import pick_target, read_settings
+
+    if target is None:
+        settings, _ = read_settings(obj.home)
+        targets = (settings.targets if settings else {}).items()
+        correcting = [n for n, t in targets if t.operations and t.kind == "hepsiglobal"]
+        if correcting:
+            click.echo(
+                f"note: config/hgsync.yaml corrects operations of target {correcting[0]!r}; serving the "
+                f"catalog as built in (--target {correcting[0]} serves the corrections)",
+                err=True,
+            )
+        return {}
+
+    settings, why = read_settings(obj.home)
+    if settings is None:
+        click.echo(f"error: --target needs the config: {why or 'no config/hgsync.yaml'}", err=True)
+        sys.exit(EXIT_CONFIG)
+    name = pick_target(settings, target)
+    assert name is not None
+    corrections = dict(settings.targets[name].operations)
+    if corrections:
+        click.echo(f"serving the corrections of target {name!r}: {', '.join(corrections)}", err=True)
+    return corrections
 
 
 @sandbox.command()

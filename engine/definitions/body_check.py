@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
+from engine.definitions.fields import choices_of
 from engine.definitions.pipeline import Pipeline
 from engine.definitions.problems import suggest
 from engine.definitions.yamldoc import Loc
@@ -117,7 +118,7 @@ def _leaf(model: type[BaseModel] | None, annotation: Any, leaf: Leaf, loc: Loc) 
         except ValidationError as exc:
             reasons = "; ".join(_reason(error) for error in exc.errors()[:3])
             yield loc, f"the value {leaf.source!r} written here does not fit: {reasons}"
-    elif leaf.kind == "text" and not any(_fits(adapter, text) for text in _TEXTS):
+    elif leaf.kind == "text" and not any(_fits(adapter, text) for text in (*_TEXTS, *choices_of(annotation))):
         yield (
             loc,
             (

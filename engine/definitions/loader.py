@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from engine.definitions.fields import changes_fields, override_problems
 from engine.definitions.inbound_pipeline import (
     AnswerPipeline,
     InboundPipeline,
@@ -129,7 +130,28 @@ def load_settings(home: Path) -> tuple[Settings | None, YamlDoc]:
                     f"{suggest(operation, usable)}"
                 )
             doc.problems.append(doc.problem(("targets", name, "operations", operation), message, key=True))
-    return (None if doc.problems else settings), doc
+        for operation, override in target.operations.items():
+            if operation in usable:
+                op = catalog[operation]
+                method = override.method or op.method
+                at = ("targets", name, "operations", operation)
+                for loc, message, severity in override_problems(
+                    operation, op.model, method, op.fields_certainty, override, op.field_types
+                ):
+                    doc.problems.append(
+                        doc.problem(
+                            (*at, *loc),
+                            message,
+                            key=len(loc) == 2 and isinstance(loc[1], str),
+                            severity=severity,
+                        )
+                    )
+    for operation, override in (settings.receiver.operations if settings.receiver else {}).items():
+        if changes_fields(override):
+            message = "field corrections apply to calls to HG (targets.<name>.operations), not to webhooks"
+            doc.problems.append(doc.problem(("receiver", "operations", operation), message, key=True))
+    errors = [p for p in doc.problems if p.severity == "error"]
+    return (None if errors else settings), doc
 
 
 def load_project(

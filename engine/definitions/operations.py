@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
+from engine.definitions.fields import changes_fields, derive_example, derive_model
 from engine.definitions.targets import DuplicateAnswer, OperationOverride
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -68,6 +69,11 @@ class Operation:
     reference: str | None = None
     # inbound: this webhook reports the outcome of such a request (Refund create result)
     result: ResultFields | None = None
+    # how sure the catalog is of the body's fields: config may rename, retype or make optional
+    # the fields of a body the docs leave "inferred" or "unknown" (engine/definitions/fields.py)
+    fields_certainty: str = "doc"
+    field_types: Mapping[str, Any] = field(default_factory=dict)  # `types:` names → annotations
+    corrected: OperationOverride | None = None  # the field corrections config made, if any
 
     def reference_in(self, data: Any) -> str | None:
         """The reference HG's answer ``data`` carries, as text, when the operation has one."""
@@ -118,6 +124,10 @@ class Operation:
         if override is None or override == OperationOverride():
             return self
         answers = override.duplicate_answers
+        model, example, corrected = self.model, self.example, None
+        if self.model is not None and changes_fields(override):
+            model = derive_model(self.name, self.model, override, self.field_types)
+            example, corrected = derive_example(self.example, model, override), override
         return replace(
             self,
             method=override.method or self.method,
@@ -125,6 +135,9 @@ class Operation:
             certainty="config" if override.path else self.certainty,
             duplicate_answers=self.duplicate_answers if answers is None else tuple(answers),
             reference=override.reference or self.reference,
+            model=model,
+            example=example,
+            corrected=corrected,
         )
 
     def is_duplicate_answer(self, status: int | None, message: str | None) -> bool:

@@ -21,8 +21,10 @@ language server picks it up from the first line of a file::
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any, Literal
 
+from engine.definitions.operations import Operation
 from engine.definitions.pipeline_model import PipelineSpec
 from engine.definitions.plugins import known_sources
 from engine.definitions.settings import Settings
@@ -34,13 +36,16 @@ _ENV = {"type": "string", "pattern": ENV_PATTERN, "description": "${env:NAME} or
 SCHEMA_LINE = "# yaml-language-server: $schema={path}"
 
 
-def json_schema(what: Literal["pipeline", "inbound", "config"]) -> dict[str, Any]:
-    """The JSON Schema of (outbound) pipeline files, inbound pipeline files or config/hgsync.yaml."""
+def json_schema(
+    what: Literal["pipeline", "inbound", "config"], operations: Mapping[str, Operation] | None = None
+) -> dict[str, Any]:
+    """The JSON Schema of (outbound) pipeline files, inbound pipeline files or config/hgsync.yaml;
+    ``operations``: the catalog as config corrects it (default: as built in)."""
     if what == "inbound":
         return _with_env(_inbound())
     schema = SCHEMAS[what].model_json_schema()
     if what == "pipeline":
-        _pipeline_parts(schema)
+        _pipeline_parts(schema, operations)
     else:  # a target's kinds exclude each other (kind is required but for HG's): anyOf says the same
         targets = schema["properties"]["targets"]["additionalProperties"]
         targets["anyOf"] = targets.pop("oneOf")
@@ -63,12 +68,13 @@ def _inbound() -> dict[str, Any]:
     }
 
 
-def _pipeline_parts(schema: dict[str, Any]) -> None:
+def _pipeline_parts(schema: dict[str, Any], catalog: Mapping[str, Operation] | None) -> None:
     from engine.definitions.plugins import known_operations
 
     defs = schema.setdefault("$defs", {})
+    catalog = known_operations() if catalog is None else catalog
     # MP → HG operations (hepsiglobal targets) and the webhooks a marketplace target is pushed
-    operations = {n: op for n, op in known_operations().items() if takes(None, op)}
+    operations = {n: op for n, op in catalog.items() if takes(None, op)}
     props = schema["properties"]
     props["operation"]["enum"] = list(operations)
     sources: dict[str, Any] = {}

@@ -43,6 +43,9 @@ class DuplicateAnswer(BaseModel):
         return self.message is None or re.search(self.message, message or "") is not None
 
 
+FieldType = Literal["text", "integer", "number", "money", "datetime", "boolean", "any"]
+
+
 class OperationOverride(BaseModel):
     """A correction to the built-in operation catalog, for what the HG docs leave unknown."""
 
@@ -66,6 +69,47 @@ class OperationOverride(BaseModel):
         "webhook reports on later (create_refund: request_id)",
         max_length=100,
     )
+
+    # corrections of the body's fields (engine/definitions/fields.py applies and checks them)
+    rename: dict[str, str] | None = Field(
+        None,
+        description="catalog field → the name HG uses for it, e.g. {delivered_at: delivery_date}; "
+        "the field keeps its type and rules (bodies the HG docs leave unknown only)",
+    )
+    required: list[str] | None = Field(
+        None,
+        description="fields every body must carry (not null): catalog fields made required, or new "
+        "ones (typed by `types`, else any non-empty value)",
+    )
+    optional: list[str] | None = Field(
+        None,
+        description="required catalog fields HG does not need (bodies the HG docs leave unknown only)",
+    )
+    types: dict[str, FieldType] | None = Field(
+        None,
+        description="the type of an added field, or a new type for a catalog field of a body the HG "
+        "docs leave unknown: text, integer, number, money, datetime (ISO 8601 with offset), boolean, any",
+    )
+    choices: dict[str, list[str | int]] | None = Field(
+        None,
+        description="the only values a field may take, e.g. {reason: [customer_demand, out_of_stock]} "
+        "(cancel_order_item's reasons); `items.reason` for a field of each element of a list",
+    )
+
+    @field_validator("required", "optional")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("a field is listed twice")
+        return value
+
+    @field_validator("choices")
+    @classmethod
+    def _some_choices(cls, value: dict[str, list[str | int]] | None) -> dict[str, list[str | int]] | None:
+        for name, values in (value or {}).items():
+            if not values:
+                raise ValueError(f"{name}: list at least one value (leave the field out for any value)")
+        return value
 
     @field_validator("path")
     @classmethod

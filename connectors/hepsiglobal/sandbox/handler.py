@@ -115,7 +115,7 @@ class SandboxHandler(TrackedHandler):
 
     def _operation(self, path: str, raw: bytes) -> None:
         sandbox = self.server.sandbox
-        op, params, allowed = find_operation(self.command, path)
+        op, params, allowed = find_operation(self.command, path, sandbox.operations)
         if op is None:
             if allowed:
                 methods = ", ".join(sorted(set(allowed)))

@@ -147,11 +147,13 @@ OPERATIONS: tuple[Operation, ...] = (
 OPERATION_NAMES = tuple(op.name for op in OPERATIONS)
 
 
-def find_operation(method: str, path: str) -> tuple[Operation | None, dict[str, str], list[str]]:
-    """The operation for ``method`` and ``path`` with its path parameters; when there is none,
-    the methods that ``path`` does allow (empty: an unknown path)."""
+def find_operation(
+    method: str, path: str, table: tuple[Operation, ...] = OPERATIONS
+) -> tuple[Operation | None, dict[str, str], list[str]]:
+    """The operation of ``table`` for ``method`` and ``path`` with its path parameters; when
+    there is none, the methods that ``path`` does allow (empty: an unknown path)."""
     allowed: list[str] = []
-    for op in OPERATIONS:
+    for op in table:
         params = op.match(path)
         if params is None:
             continue

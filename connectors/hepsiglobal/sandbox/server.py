@@ -11,6 +11,8 @@ state in :mod:`.state`; :mod:`.handler` speaks HTTP.
 - :class:`~.faults.Faults` injects 429 (with ``Retry-After``), 5xx, dropped connections and
   slow answers, decided before a request is checked, so a faulted request is never recorded;
   and lost answers: the request is handled and recorded, then the connection closes unanswered.
+- ``corrections``: config's corrections of the catalog (``targets.<name>.operations``: method,
+  path, fields, accepted values), served and checked as the client applies them (:mod:`.corrections`).
 - ``refuse_repeats``: a second order, refund or shipment label with a number already accepted
   is answered 409, as an API that deduplicates would; every record keeps its idempotency key.
 - ``/_sandbox/...`` is an admin API (no token): ``health``, ``requests``, ``stats``, ``faults``.
@@ -19,6 +21,9 @@ Usage: ``with Sandbox().start() as sb: httpx.post(sb.url + "/v1/auth/token", ...
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from connectors.hepsiglobal.sandbox.faults import Faults
 from connectors.hepsiglobal.sandbox.handler import SandboxServer
@@ -43,8 +48,10 @@ class Sandbox(SandboxState):
         faults: Faults | None = None,
         refuse_repeats: bool = False,
         idempotency_header: str = "Idempotency-Key",
+        corrections: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
+            corrections=corrections,
             client_id=client_id,
             client_secret=client_secret,
             token_ttl=token_ttl,

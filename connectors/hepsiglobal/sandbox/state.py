@@ -12,9 +12,11 @@ import secrets
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.hepsiglobal.sandbox.corrections import corrected_operations
 from connectors.hepsiglobal.sandbox.faults import FAULT_KINDS, Fate, Faults, draw_fault
 from connectors.hepsiglobal.sandbox.operations import OPERATION_NAMES
 
@@ -31,7 +33,11 @@ class SandboxState:
         faults: Faults | None = None,
         refuse_repeats: bool = False,
         idempotency_header: str = "Idempotency-Key",
+        corrections: Mapping[str, Any] | None = None,
     ) -> None:
+        # config's corrections of the catalog (targets.<name>.operations): where each operation
+        # is served and how its body is checked; a correction that cannot apply is a ValueError
+        self.operations = corrected_operations(corrections or {})
         self.client_id, self._client_secret, self.token_ttl = client_id, client_secret, token_ttl
         self.refuse_repeats = refuse_repeats  # a second order, refund or label of one number: 409
         self.idempotency_header = idempotency_header  # recorded with each request, as sent
