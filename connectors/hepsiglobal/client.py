@@ -141,7 +141,12 @@ class HGClient:
         self._token_rounds = 0  # token fetches finished, successful or not
         self._token_failure: Outcome | None = None  # of the latest fetch, if it failed
         self._auth_error: AuthenticationError | None = None
-        register_secret(settings.client_secret.get_secret_value())
+        self._register_secrets()
+
+    max_reauths = MAX_REAUTHS  # 401s answered to fresh credentials, in a row, before they count as refused
+
+    def _register_secrets(self) -> None:
+        register_secret(self.settings.client_secret.get_secret_value())
 
     async def __aenter__(self) -> HGClient:
         if self._http is not None:
@@ -213,9 +218,9 @@ class HGClient:
             if verdict == "reauth" and auth:
                 reauths += 1
                 self.stats["reauths"] += 1
-                if reauths > MAX_REAUTHS:
+                if reauths > self.max_reauths:
                     raise self._refused(
-                        f"{MAX_REAUTHS} fresh tokens in a row answered 401",
+                        f"{self.max_reauths} fresh tokens in a row answered 401",
                         by=f"{method} {self.settings.base_url}{path}",
                     )
                 stale = token
@@ -278,14 +283,11 @@ class HGClient:
         """
         if self._http is None:
             raise RuntimeError("use HGClient inside `async with HGClient(settings) as client:`")
-        headers = dict(extra or {})
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
         await self._limiter.acquire()
         async with self._wire:
             began = time.perf_counter()
             try:
-                response = await self._http.request(method, path, json=payload, headers=headers or None)
+                response = await self._http.request(method, path, **self._request(payload, token, extra))
             except httpx.TransportError as exc:
                 self.stats["network_error" if auth else "token_network_error"] += 1
                 self._attempted(auth, None, began)
@@ -293,6 +295,13 @@ class HGClient:
         self.stats[f"{'' if auth else 'token_'}status_{response.status_code}"] += 1
         self._attempted(auth, response.status_code, began)
         return response, None
+
+    def _request(self, payload: Any, token: str | None, extra: dict[str, str] | None) -> dict[str, Any]:
+        """The body and headers of one attempt, as ``httpx.AsyncClient.request`` takes them."""
+        headers = dict(extra or {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return {"json": payload, "headers": headers or None}
 
     def _attempted(self, auth: bool, status: int | None, began: float) -> None:
         if self._on_attempt is not None:

@@ -251,7 +251,8 @@ def schema(obj: Context, what: str) -> None:
 
     settings, _ = read_settings(obj.home) if what == "pipeline" else (None, None)
     targets = list(settings.targets) if settings is not None else []
-    operations = effective(settings, targets[0]) if len(targets) == 1 else None
+    hg = [n for n in targets if settings is not None and settings.targets[n].kind == "hepsiglobal"]
+    operations = effective(settings, hg[0]) if len(hg) == 1 else None
     click.echo(json.dumps(json_schema(what, operations), indent=2))  # type: ignore[arg-type]
 
 

@@ -20,9 +20,11 @@ import click
 from connectors.hepsiglobal.sandbox import Sandbox
 from engine import logging as hglog
 from engine.cli.demo_data import create_demo_database, write_carrier_drop
-from engine.cli.demo_inbound import receive_demo
+from engine.cli.demo_inbound import receive_demo, serve_demo
+from engine.cli.demo_push import PRICE_DROP, STOCK_DROP, aim_marketplaces, write_supplier_drops
 from engine.cli.report import run_text, seconds_text
 from engine.definitions.loader import load_project
+from engine.definitions.target_kinds import MarketplaceTarget
 from engine.errors import ConfigError
 from engine.outbound.run import RunResult, run_pipeline
 from engine.store import StateStore
@@ -37,7 +39,10 @@ _HEAD = f"  {'pipeline':<24}{'operation':<30}{'read':>5}{'new':>5}{'unchanged':>
 def _point_at(project, sandbox: Sandbox, home: Path) -> None:
     """Aim every target at the demo's sandbox and the marketplace connection at the demo DB."""
     settings = project.settings
-    targets = {name: t.model_copy(update={"base_url": sandbox.url}) for name, t in settings.targets.items()}
+    targets = {
+        name: t if isinstance(t, MarketplaceTarget) else t.model_copy(update={"base_url": sandbox.url})
+        for name, t in settings.targets.items()
+    }
     connections = {**settings.connections, "marketplace": f"sqlite:///{(home / DEMO_DB).resolve()}"}
     project.settings = settings.model_copy(update={"targets": targets, "connections": connections})
 
@@ -51,6 +56,7 @@ def _line(result: RunResult, operation: str) -> str:
     return (
         f"  {result.pipeline:<24}{operation:<30}{c.get('read', 0):>5}{c.get('new', 0):>5}"
         f"{c.get('unchanged', 0):>10}{c.get('sent', 0):>6}{c.get('delivered', 0):>10}  {seconds_text(result.elapsed)}"
+        + (f"  (in {c['requests']} requests)" if c.get("requests") else "")  # a bulk operation's batches
     )
 
 
@@ -74,7 +80,11 @@ def run_demo(home: Path, *, port: int = 0) -> int:
     counts = create_demo_database(home / DEMO_DB)
     click.echo(f"demo marketplace database {DEMO_DB}: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
     dropped = write_carrier_drop(home / DEMO_DB, home / CARRIER_DROP)
-    click.echo(f"a carrier's CSV file in {CARRIER_DROP}/: {dropped} delivered items")
+    priced, stocked = write_supplier_drops(home)
+    click.echo(
+        f"CSV files dropped: a carrier's {dropped} deliveries in {CARRIER_DROP}/, a supplier's {priced} prices "
+        f"in {PRICE_DROP}/, a warehouse's {stocked} stock levels in {STOCK_DROP}/"
+    )
     project = load_project(home, columns=True)
     project.raise_for_errors()
     if not project.pipelines:
@@ -82,7 +92,7 @@ def run_demo(home: Path, *, port: int = 0) -> int:
     (home / DEMO_STATE).unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):
         (home / f"{DEMO_STATE}{suffix}").unlink(missing_ok=True)
-    target = next(iter(project.settings.targets.values()))
+    target = next(t for t in project.settings.targets.values() if not isinstance(t, MarketplaceTarget))
     with (
         (home / DEMO_LOG).open("w", encoding="utf-8") as log_file,
         Sandbox(
@@ -94,9 +104,13 @@ def run_demo(home: Path, *, port: int = 0) -> int:
     ):
         hglog.configure(json=True, level="info", stream=log_file)
         _point_at(project, sandbox, home)
-        click.echo(f"HG sandbox on {sandbox.url}; the log (JSON lines) goes to {DEMO_LOG}\n")
         state = StateStore(f"sqlite:///{(home / DEMO_STATE).resolve()}")
         names = sorted(project.pipelines)
+        receiver = serve_demo(project, state)  # the marketplace that stock and prices are pushed to
+        if receiver is not None:
+            aim_marketplaces(project, receiver.url)
+        pushed_to = f", the marketplace's webhooks (hgsync's receiver) on {receiver.url}" if receiver else ""
+        click.echo(f"HG sandbox on {sandbox.url}{pushed_to}; the log (JSON lines) goes to {DEMO_LOG}\n")
         try:
             click.echo("1. First pass: every row is new, so every row is sent")
             first = asyncio.run(_pass(project, state, names))
@@ -114,8 +128,10 @@ def run_demo(home: Path, *, port: int = 0) -> int:
                 f"the sandbox accepted {again} more request(s)"
             )
             click.echo("\n3. The other way: HG calls the marketplace")
-            inbound = receive_demo(project, state, home / DEMO_DB)
+            inbound = receive_demo(project, state, home / DEMO_DB, receiver)
         finally:
+            if receiver is not None:
+                receiver.stop()
             state.close()
             hglog.configure(json=True, stream=sys.stderr)
     click.echo(

@@ -23,6 +23,20 @@ WEBHOOKS = ("stock_update", "price_update", "product_update", "order_cancel_by_s
 TABLES = ("stock_levels", "prices", "product_variants", "seller_cancellations")
 
 
+def serve_demo(project: Project, state: StateStore) -> InboundService | None:
+    """The receiver on a free loopback port, started; None without a receiver: block or inbound pipelines."""
+    settings = project.settings
+    assert settings is not None
+    if settings.receiver is None or not project.inbound:
+        return None
+    settings = settings.model_copy(
+        update={"receiver": settings.receiver.model_copy(update={"host": "127.0.0.1", "port": 0})}
+    )
+    service = InboundService(settings, project.home, state, lambda: project.inbound, lambda: project.answers)
+    service.start()
+    return service
+
+
 def _refund_results(url: str, service: InboundService, db: Path) -> int:
     """Play HG's Refund create result for each refund sent (two in three accepted): the request
     ids come from the refunds table, where create-refunds wrote HG's answers back."""
@@ -43,44 +57,37 @@ def _refund_results(url: str, service: InboundService, db: Path) -> int:
     return len(sent)
 
 
-def receive_demo(project: Project, state: StateStore, db: Path, *, count: int = 60) -> int:
-    """Serve the receiver on a free port, fire ``count`` calls at it, wait until they are applied,
-    print what landed. Returns 0, or 1 when an answer or an event was not as expected."""
+def receive_demo(
+    project: Project, state: StateStore, db: Path, service: InboundService | None, *, count: int = 60
+) -> int:
+    """Fire ``count`` calls at the running receiver (``serve_demo``), play refund results, wait
+    until they are applied, print what landed. Returns 0, or 1 when an answer or an event was
+    not as expected."""
     settings = project.settings
     assert settings is not None
-    if settings.receiver is None or not project.inbound:
+    if service is None or settings.receiver is None:
         click.echo("(no receiver: block in config/hgsync.yaml, so the demo receives nothing)")
         return 0
-    settings = settings.model_copy(
-        update={"receiver": settings.receiver.model_copy(update={"host": "127.0.0.1", "port": 0})}
-    )
-    service = InboundService(settings, project.home, state, lambda: project.inbound, lambda: project.answers)
-    url = service.start()
-    try:
-        click.echo(f"  hgsync receives HG's webhooks on {url}; the sandbox fires {count} calls at it")
-        operations = [service.operations[name] for name in WEBHOOKS]
-        report = asyncio.run(
-            fire(
-                url,
-                operations,
-                settings.receiver.auth,
-                count=count,
-                duplicates=0.1,
-                forged=0.05,
-                invalid=0.05,
-                seed=7,
-            )
+    url = service.url
+    click.echo(f"  hgsync receives HG's webhooks on {url}; the sandbox fires {count} calls at it")
+    operations = [service.operations[name] for name in WEBHOOKS]
+    report = asyncio.run(
+        fire(
+            url,
+            operations,
+            settings.receiver.auth,
+            count=count,
+            duplicates=0.1,
+            forged=0.05,
+            invalid=0.05,
+            seed=7,
         )
-        click.echo(f"  {report.line()}")
-        for line in report.unexpected[:10]:
-            click.echo(f"    {line}")
-        results = _refund_results(url, service, db)
-        handled = [p.operation.name for p in project.inbound.values()]
-        deadline = time.monotonic() + 20
-        while state.inbox_due(handled, limit=1) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        service.stop()
+    )
+    click.echo(f"  {report.line()}")
+    for line in report.unexpected[:10]:
+        click.echo(f"    {line}")
+    results = _refund_results(url, service, db)
+    settle(project, state)
     counts = state.inbox_counts()
     applied = sum(by.get("applied", 0) for by in counts.values())
     failed = sum(by.get("failed", 0) + by.get("pending", 0) for by in counts.values())
@@ -95,3 +102,11 @@ def receive_demo(project: Project, state: StateStore, db: Path, *, count: int = 
         tracked = conn.execute("SELECT COUNT(*) FROM tracking_events").fetchone()[0]
         click.echo(f"    tracking_events: {tracked} row(s) (HG's answers to shipment-tracking, written back)")
     return 1 if report.unexpected or failed else 0
+
+
+def settle(project: Project, state: StateStore, timeout: float = 20) -> None:
+    """Wait until the inbox holds no event due to be applied (at most ``timeout`` seconds)."""
+    handled = [p.operation.name for p in project.inbound.values()]
+    deadline = time.monotonic() + timeout
+    while state.inbox_due(handled, limit=1) and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -55,14 +55,19 @@ def pick_target(settings: Settings, wanted: str | None, operation: str | None = 
 
 
 def effective(settings: Settings | None, target: str | None) -> dict[str, Operation]:
-    """Every operation, with the corrections of ``target`` and of ``receiver.operations``."""
+    """Every operation, with the corrections of ``target`` and of ``receiver.operations`` (of a
+    marketplace target: its own corrections of the webhooks it is pushed)."""
     from engine.definitions.plugins import known_operations
+    from engine.definitions.target_kinds import MarketplaceTarget
 
     catalog = known_operations()
     if settings is None:
         return dict(catalog)
-    outbound = settings.targets[target].operations if target is not None else {}
+    chosen = settings.targets[target] if target is not None else None
+    outbound = chosen.operations if chosen is not None else {}
     inbound = settings.receiver.operations if settings.receiver is not None else {}
+    if isinstance(chosen, MarketplaceTarget):  # it pushes webhooks: its corrections are theirs
+        outbound, inbound = {}, chosen.operations
     return {
         name: op.with_override((inbound if op.direction == "inbound" else outbound).get(name))
         for name, op in catalog.items()

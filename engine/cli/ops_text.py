@@ -68,6 +68,7 @@ def describe(op: Operation, origin: str | None = None) -> str:
         lines.append("  HG → MP query: HG asks, hgsync answers from the marketplace's tables")
     elif inbound:
         lines.append(f"  HG → MP webhook: HG sends it, hgsync receives it (`receive: {op.name}`)")
+        lines.append("  or pushes it, from a pipeline whose target is a marketplace (kind: marketplace)")
     if op.list_field:
         limit = f", at most {op.batch_limit} a call" if op.batch_limit else ""
         lines.append(f"  entities: each element of `{op.list_field}`{limit}")

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from engine.outbound.batches import batch_size, describe, sizes
 from engine.outbound.plan import Plan
 from engine.outbound.run import RunResult
 from engine.store import RunRecord
@@ -40,7 +41,15 @@ def plan_text(plan: Plan, *, show: int = 3, base_url: str = "") -> str:
         count = plan.counts.get(verdict, 0)
         if count or verdict in ("new", "changed", "unchanged", "retry", "error"):
             lines.append(f"    {count:>8}  {label}")
-    lines.append(f"  would send {plan.to_send} request(s)" + (":" if plan.to_send and show else ""))
+    size = batch_size(pipeline)
+    if size is not None and plan.to_send:  # a bulk operation: the rows' items go out together
+        counts = sizes(plan.spool.to_send(), pipeline)
+        lines.append(
+            f"  would send {plan.to_send} row(s) in {describe(counts)} (at most {size} a request)"
+            + ("; the first rows:" if show else "")
+        )
+    else:
+        lines.append(f"  would send {plan.to_send} request(s)" + (":" if plan.to_send and show else ""))
     shown = plan.sample(show) if show else []
     for row in shown:
         request = row.request or {}
@@ -87,6 +96,7 @@ def plan_json(plan: Plan, *, show: int = 3, base_url: str = "") -> dict[str, Any
         "read": plan.read,
         "counts": dict(plan.counts),
         "to_send": plan.to_send,
+        "requests": _requests(plan),
         "sample": [
             {
                 "key": row.key,
@@ -102,6 +112,15 @@ def plan_json(plan: Plan, *, show: int = 3, base_url: str = "") -> dict[str, Any
             for e in _take(plan.spool.errors(), show + 2)
         ],
     }
+
+
+def _requests(plan: Plan) -> dict[str, Any] | None:
+    """A bulk operation's requests: how many, and the items in each."""
+    size = batch_size(plan.pipeline)
+    if size is None:
+        return None
+    counts = sizes(plan.spool.to_send(), plan.pipeline)
+    return {"count": len(counts), "batch_size": size, "items": counts}
 
 
 def _take(items: Iterable[Any], count: int) -> Iterable[Any]:

@@ -111,7 +111,8 @@ def _corrections(obj: Context, target: str | None) -> dict[str, Any]:
 
     if target is None:
         settings, _ = read_settings(obj.home)
-        correcting = [n for n, t in (settings.targets if settings else {}).items() if t.operations]
+        targets = (settings.targets if settings else {}).items()
+        correcting = [n for n, t in targets if t.operations and t.kind == "hepsiglobal"]
         if correcting:
             click.echo(
                 f"note: config/hgsync.yaml corrects operations of target {correcting[0]!r}; serving the "

@@ -28,6 +28,7 @@ from engine.definitions.pipeline_file import load_pipeline, without_unset
 from engine.definitions.plugins import known_operations
 from engine.definitions.problems import suggest, validation_problems
 from engine.definitions.settings import Settings
+from engine.definitions.target_kinds import MarketplaceTarget, refusal, takes
 from engine.definitions.yamldoc import YamlDoc, display_path, load_yaml
 from engine.errors import ConfigError, Problem
 
@@ -106,16 +107,23 @@ def load_settings(home: Path) -> tuple[Settings | None, YamlDoc]:
         doc.problems.extend(without_unset(doc, validation_problems(doc, exc, Settings)))
         return None, doc
     catalog = known_operations()
-    usable = [n for n, op in catalog.items() if op.pipeline and op.direction == "outbound"]
     for name, target in settings.targets.items():
+        usable = [n for n, op in catalog.items() if takes(target, op)]
         for operation in target.operations:
             if operation in usable:
                 continue
-            if operation in catalog and catalog[operation].direction == "inbound":
+            found = catalog.get(operation)
+            if (
+                found is not None
+                and found.direction == "inbound"
+                and not isinstance(target, MarketplaceTarget)
+            ):
                 message = (
-                    f"{operation} is a webhook HG sends, not a call to a target; "
-                    f"correct it under receiver.operations.{operation}"
+                    f"{operation} is a webhook HG sends, not a call to an HG target; correct it under "
+                    f"receiver.operations.{operation} (or under a target of kind: marketplace, to push it)"
                 )
+            elif found is not None and found.pipeline:
+                message = refusal(name, target, found)
             else:
                 message = (
                     f"no operation {operation!r} to correct (operations: {', '.join(usable)})"

@@ -22,6 +22,7 @@ from engine.definitions.pipeline_model import PipelineSpec
 from engine.definitions.plugins import SourceContext, known_operations, known_sources
 from engine.definitions.problems import suggest, validation_problems
 from engine.definitions.settings import Settings
+from engine.definitions.target_kinds import refusal, takes
 from engine.definitions.yamldoc import Loc, YamlDoc, display_path, format_loc, load_yaml
 from engine.errors import Problem
 from engine.mapping.filters import FILTERS
@@ -120,10 +121,13 @@ def load_pipeline(
         spec = salvaged
 
     source = _check_source(doc, spec, settings, home, path.stem, problems) if "source" not in broken else None
-    target = _check_target(doc, spec, settings, problems) if "target" not in broken else None
+    wanted = known_operations().get(spec.operation) if "operation" not in broken else None
+    target = _check_target(doc, spec, settings, problems, wanted) if "target" not in broken else None
     operation = None
     if "operation" not in broken:
         operation = _check_operation(doc, spec, settings, target, problems)
+    if operation is not None and "batch" not in broken:
+        _check_batch(doc, spec, operation, problems)
 
     key = _compile(doc, ("key",), spec.key, problems) if "key" not in broken else None
     if key is not None and key.kind == "literal":
@@ -247,15 +251,24 @@ def _check_source(
 
 
 def _check_target(
-    doc: YamlDoc, spec: PipelineSpec, settings: Settings | None, problems: list[Problem]
+    doc: YamlDoc,
+    spec: PipelineSpec,
+    settings: Settings | None,
+    problems: list[Problem],
+    operation: Operation | None = None,
 ) -> str | None:
+    """The target's name. Left out, it is the one target that takes the operation (of the
+    kind its direction needs), or the only target."""
     if settings is None:
         return spec.target or "?"
     names = sorted(settings.targets)
     if spec.target is None:
-        if len(names) == 1:
-            return names[0]
-        what = "no targets are configured" if not names else f"there are several ({', '.join(names)})"
+        fitting = names
+        if operation is not None and operation.pipeline:
+            fitting = [n for n in names if takes(settings.targets[n], operation)] or names
+        if len(fitting) == 1:
+            return fitting[0]
+        what = "no targets are configured" if not names else f"there are several ({', '.join(fitting)})"
         problems.append(doc.problem((), f"name a target: {what} in config/hgsync.yaml"))
         return None
     if spec.target not in settings.targets:
@@ -273,23 +286,41 @@ def _check_operation(
     doc: YamlDoc, spec: PipelineSpec, settings: Settings | None, target: str | None, problems: list[Problem]
 ) -> Operation | None:
     catalog = known_operations()
-    usable = {name: op for name, op in catalog.items() if op.pipeline and op.direction == "outbound"}
+    chosen = settings.targets.get(target) if settings is not None and target is not None else None
+    usable = {name: op for name, op in catalog.items() if takes(chosen, op)}
     if spec.operation not in usable:
         found = catalog.get(spec.operation)
-        if found is not None and found.direction == "inbound":
-            message = (
-                f"{spec.operation} is a webhook HG sends; receive it with an inbound pipeline "
-                f"(`receive: {spec.operation}`)"
-            )
+        if found is not None and found.pipeline and (found.query or chosen is not None):
+            message = refusal(target or "?", chosen, found)
         else:
             why = "is used by hgsync itself, not by pipelines" if found is not None else "is unknown"
             message = f"operation {spec.operation!r} {why}; known: {', '.join(usable)}{suggest(spec.operation, usable)}"
         problems.append(doc.problem(("operation",), message))
         return None
     operation = usable[spec.operation]
-    if settings is not None and target in settings.targets:
-        operation = operation.with_override(settings.targets[target].operations.get(spec.operation))
+    if chosen is not None:
+        operation = operation.with_override(chosen.operations.get(spec.operation))
     return operation
+
+
+def _check_batch(doc: YamlDoc, spec: PipelineSpec, operation: Operation, problems: list[Problem]) -> None:
+    if spec.batch is None:
+        return
+    if operation.batch_limit is None or operation.list_field is None:
+        problems.append(
+            doc.problem(
+                ("batch",),
+                f"{operation.name} is not a bulk operation: each row is one request; remove batch",
+            )
+        )
+    elif spec.batch.size > operation.batch_limit:
+        problems.append(
+            doc.problem(
+                ("batch", "size"),
+                f"{operation.name} carries at most {operation.batch_limit} {operation.list_field} a "
+                f"request; batch.size {spec.batch.size} is over it",
+            )
+        )
 
 
 def _check_request_shape(

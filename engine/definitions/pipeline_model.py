@@ -99,6 +99,18 @@ class RequestMapping(BaseModel):
     body: Any = Field(None, description="the JSON body, as YAML; absent for operations without a body")
 
 
+class Batch(BaseModel):
+    """How a bulk operation's rows are grouped into requests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: int = Field(
+        ge=1,
+        description="the most list elements (each row's items) one request carries; at most the "
+        "operation's limit (1000 for price_update and stock_update)",
+    )
+
+
 class PipelineSpec(BaseModel):
     """One pipelines/*.yaml file."""
 
@@ -123,14 +135,20 @@ class PipelineSpec(BaseModel):
         None, description="which of config's targets; may be left out when there is one"
     )
     operation: str = Field(
-        description="the MP → HG operation each row becomes; `hgsync ops` lists them (webhooks HG "
-        "sends are received by inbound pipelines, not sent)"
+        description="the operation each row becomes; `hgsync ops` lists them: an MP → HG operation "
+        "for a hepsiglobal target, an HG → MP webhook (stock_update, price_update...) for a "
+        "marketplace target"
     )
     mode: Literal["insert", "upsert"] = Field(
         "insert",
         description="insert: send each key once; upsert: send new keys and keys whose request changed",
     )
     request: RequestMapping = Field(default_factory=RequestMapping, description="the request of each row")
+    batch: Batch | None = Field(
+        None,
+        description="bulk operations (stock_update, price_update): rows are grouped into requests of "
+        "at most the operation's limit of items; `batch: {size: N}` sets a lower one",
+    )
     response: ResponseSpec | None = Field(
         None,
         description="HG's answers to delivered requests written back to the marketplace (a refund's "

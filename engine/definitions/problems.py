@@ -36,10 +36,24 @@ def _field(model: type[BaseModel], name: str) -> Any:
     return None
 
 
+def _has(candidate: Any, name: str) -> bool:
+    return (
+        isinstance(candidate, type)
+        and issubclass(candidate, BaseModel)
+        and _field(candidate, name) is not None
+    )
+
+
 def model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
     """The pydantic model found at ``loc`` inside ``model``, following dicts, lists and Optionals."""
     current: list[Any] = [model]
     for part in loc:
+        named = [c for c in current if isinstance(part, str) and getattr(c, "__name__", None) == part]
+        if named:  # a union's member, by the name pydantic gives it in an error's location
+            current = named
+            continue
+        if isinstance(part, str) and part[:1].isupper() and not any(_has(c, part) for c in current):
+            continue  # another union member's name (``str``, ``list[...]`` are not capitalised)
         following: list[Any] = []
         for candidate in current:
             if isinstance(candidate, type) and issubclass(candidate, BaseModel) and isinstance(part, str):
@@ -88,6 +102,7 @@ def validation_problems(
     problems = []
     for error in exc.errors():
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        members = loc  # with the union members' names, to find the model a key belongs to
         # pydantic puts a union's member name in loc; keep only real keys and indexes (a
         # capitalised key the file does hold, such as a misspelt `Key:`, is a real key)
         kept: list[str | int] = []
@@ -95,11 +110,13 @@ def validation_problems(
             if isinstance(part, int) or not part[:1].isupper() or (*prefix, *kept, part) in doc.keys:
                 kept.append(part)
         loc = tuple(kept)
-        full = (*prefix, *loc)
         kind = error["type"]
+        if kind == "target_kind" and (*prefix, *loc, "kind") in doc.keys:
+            loc = (*loc, "kind")  # a target's unknown kind: at its kind
+        full = (*prefix, *loc)
         on_key = kind == "extra_forbidden"
         where = full if kind != "missing" else full[:-1]
-        problem = doc.problem(where, _message(error, model, loc), key=on_key)
+        problem = doc.problem(where, _message(error, model, members), key=on_key)
         problems.append(
             Problem(
                 problem.file, problem.line, problem.col, format_loc(full), problem.message, problem.severity

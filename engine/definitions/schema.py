@@ -28,6 +28,7 @@ from engine.definitions.operations import Operation
 from engine.definitions.pipeline_model import PipelineSpec
 from engine.definitions.plugins import known_sources
 from engine.definitions.settings import Settings
+from engine.definitions.target_kinds import takes
 
 SCHEMAS = {"pipeline": PipelineSpec, "config": Settings}
 ENV_PATTERN = r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*(:-.*)?\}$"
@@ -45,6 +46,9 @@ def json_schema(
     schema = SCHEMAS[what].model_json_schema()
     if what == "pipeline":
         _pipeline_parts(schema, operations)
+    else:  # a target's kinds exclude each other (kind is required but for HG's): anyOf says the same
+        targets = schema["properties"]["targets"]["additionalProperties"]
+        targets["anyOf"] = targets.pop("oneOf")
     return _with_env(schema)
 
 
@@ -69,7 +73,8 @@ def _pipeline_parts(schema: dict[str, Any], catalog: Mapping[str, Operation] | N
 
     defs = schema.setdefault("$defs", {})
     catalog = known_operations() if catalog is None else catalog
-    operations = {n: op for n, op in catalog.items() if op.pipeline and op.direction == "outbound"}
+    # MP → HG operations (hepsiglobal targets) and the webhooks a marketplace target is pushed
+    operations = {n: op for n, op in catalog.items() if takes(None, op)}
     props = schema["properties"]
     props["operation"]["enum"] = list(operations)
     sources: dict[str, Any] = {}

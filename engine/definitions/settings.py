@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from engine.definitions.receiver import ReceiverSettings
-from engine.definitions.targets import TargetSettings
+from engine.definitions.target_kinds import Target
 from engine.logging import redact_text
 
 DEFAULT_STATE = "sqlite:///.hgsync/state.db"
@@ -189,8 +189,10 @@ class Settings(BaseModel):
         description="named databases as SQLAlchemy URLs, e.g. sqlite:///demo/marketplace.db or "
         "postgresql+psycopg://user@host/db; relative SQLite paths are relative to the project folder",
     )
-    targets: dict[str, TargetSettings] = Field(
-        default_factory=dict, description="named HepsiGlobal APIs that pipelines send to"
+    targets: dict[str, Target] = Field(
+        default_factory=dict,
+        description="named APIs that pipelines send to: HepsiGlobal APIs (kind: hepsiglobal, the "
+        "default) and marketplaces' webhook endpoints (kind: marketplace)",
     )
     state: str = Field(
         DEFAULT_STATE,

@@ -1,4 +1,11 @@
-"""The `targets:` block of config/hgsync.yaml: one HepsiGlobal API endpoint and how to talk to it."""
+"""The `targets:` block of config/hgsync.yaml: an HTTP API that pipelines send to, and how to talk to it.
+
+:class:`HttpTarget` holds what every target shares (base URL, rate limit, concurrency,
+retries, the idempotency header, corrections to the catalog); :class:`TargetSettings` is a
+HepsiGlobal API (``kind: hepsiglobal``, the default), reached with OAuth client credentials.
+The other kind, a marketplace's webhook endpoints, is in
+:mod:`engine.definitions.target_kinds`.
+"""
 
 from __future__ import annotations
 
@@ -121,15 +128,12 @@ class Backoff(BaseModel):
     max: float = Field(30.0, gt=0, description="the longest wait between two attempts, in seconds")
 
 
-class TargetSettings(BaseModel):
-    """One HepsiGlobal API (the real one, its QA host, or the built-in sandbox)."""
+class HttpTarget(BaseModel):
+    """What every target shares: where it is, and how hard and how often to call it."""
 
     model_config = ConfigDict(extra="forbid")
 
     base_url: str = Field(description="e.g. https://api-qa.hepsiglobal.com or http://127.0.0.1:8765")
-    client_id: str = Field(description="OAuth client id; use ${env:HG_CLIENT_ID}")
-    client_secret: SecretStr = Field(description="OAuth client secret; use ${env:HG_CLIENT_SECRET}")
-    token_path: str = Field("/v1/auth/token", description="where tokens are issued")
     rate_limit: Annotated[
         float | None,
         WithJsonSchema(
@@ -148,15 +152,13 @@ class TargetSettings(BaseModel):
         5, ge=1, le=50, description="attempts of one request (429, 5xx, network errors) before giving up"
     )
     backoff: Backoff = Field(default_factory=Backoff, description="waits between attempts")
-    token_refresh_margin: float = Field(
-        60.0, ge=0, description="seconds before a token expires when a new one is fetched"
-    )
     idempotency_header: str | None = Field(
         "Idempotency-Key",
         pattern=r"^[A-Za-z0-9-]+$",
         description="header carrying each request's idempotency key (the same on every resend of "
         "one request); null: send none",
     )
+
     operations: dict[str, OperationOverride] = Field(
         default_factory=dict, description="per-operation method or path corrections, by operation name"
     )
@@ -172,3 +174,18 @@ class TargetSettings(BaseModel):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"base_url {value!r} must start with http:// or https:// and a host")
         return value.rstrip("/")
+
+
+class TargetSettings(HttpTarget):
+    """One HepsiGlobal API (the real one, its QA host, or the built-in sandbox): ``kind: hepsiglobal``."""
+
+    kind: Literal["hepsiglobal"] = Field(
+        "hepsiglobal",
+        description="hepsiglobal (the default): an HG API, called with OAuth client credentials",
+    )
+    client_id: str = Field(description="OAuth client id; use ${env:HG_CLIENT_ID}")
+    client_secret: SecretStr = Field(description="OAuth client secret; use ${env:HG_CLIENT_SECRET}")
+    token_path: str = Field("/v1/auth/token", description="where tokens are issued")
+    token_refresh_margin: float = Field(
+        60.0, ge=0, description="seconds before a token expires when a new one is fetched"
+    )

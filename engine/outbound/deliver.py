@@ -1,8 +1,10 @@
 """The second half of a run: send what the plan says, and commit the outcomes as they arrive.
 
-A fixed pool of workers (the target's concurrency) takes rows from the spool in the order
-they were read. Before requests go out their keys are marked ``sending`` with the requests'
-idempotency keys, a window of rows (the concurrency) per transaction; outcomes are committed
+A fixed pool of workers (the target's concurrency) takes units from the spool in the order
+they were read: a row each, or for a bulk operation a batch of rows sent in one request
+(:mod:`engine.outbound.batches`; each row's outcome is still its own). Before requests go
+out their keys are marked ``sending`` with the requests' idempotency keys, a window of units
+(the concurrency) per transaction; outcomes are committed
 in groups, every few milliseconds or as soon as as many wait as there are workers. After a
 crash, the keys left ``sending`` are in doubt (sent again, same idempotency key), and HG
 has received twice at most the requests on the wire plus the outcomes not yet committed:
@@ -33,7 +35,7 @@ import structlog
 from engine.definitions.operations import Operation
 from engine.errors import CredentialsRefused, LockLost
 from engine.logging import get_logger
-from engine.outbound.diff import idempotency_key
+from engine.outbound.batches import Unit, batch_size, send_unit, units
 from engine.outbound.plan import Plan
 from engine.outbound.spool import SpoolRow
 from engine.store import Mark, Settled, StateStore
@@ -83,40 +85,42 @@ async def deliver(
     outer = stop or asyncio.Event()
     stop = asyncio.Event()  # the caller's stop, or this delivery's own (credentials refused)
     counts: Counter[str] = Counter()
-    queue: asyncio.Queue[tuple[SpoolRow, str] | None] = asyncio.Queue(maxsize=workers)
-    commits = _Commits(state, plan, run_id, lock, limit=workers, stop=stop)
+    queue: asyncio.Queue[Unit | None] = asyncio.Queue(maxsize=workers)
+    size = batch_size(pipeline) or 1  # a unit's rows are committed together
+    commits = _Commits(state, plan, run_id, lock, limit=max(workers, size), stop=stop)
     unsent: list[SpoolRow] = []  # marked ``sending``, never sent: put back as they were
 
-    async def queue_window(window: list[SpoolRow]) -> bool:
-        """Mark a window of rows ``sending`` in one transaction, then hand them to the workers."""
+    async def queue_window(window: list[Unit]) -> bool:
+        """Mark a window of units' rows ``sending`` in one transaction, then hand them to the workers."""
         if stop.is_set():
             return False
-        keyed = []
-        for row in window:
-            assert row.key is not None and row.fingerprint is not None
-            keyed.append((row, idempotency_key(pipeline.name, row.key, row.fingerprint)))
+        marks = [
+            Mark(row.key, row.fingerprint, row.origin, unit.key)  # type: ignore[arg-type]
+            for unit in window
+            for row in unit.rows
+        ]
         try:
-            commits.mark([Mark(row.key, row.fingerprint, row.origin, key) for row, key in keyed])  # type: ignore[arg-type]
+            commits.mark(marks)
         except LockLost as exc:  # another process took this pipeline over: send nothing more
             ended.append(exc)
             stop.set()
             return False
-        for i, item in enumerate(keyed):
-            put = asyncio.ensure_future(queue.put(item))
+        for i, unit in enumerate(window):
+            put = asyncio.ensure_future(queue.put(unit))
             stopped = asyncio.ensure_future(stop.wait())
             done, _ = await asyncio.wait({put, stopped}, return_when=asyncio.FIRST_COMPLETED)
             stopped.cancel()
             if put not in done:
                 put.cancel()
-                unsent.extend(row for row, _ in keyed[i:])
+                unsent.extend(row for later in window[i:] for row in later.rows)
                 return False
         return True
 
     async def produce() -> None:
         try:
-            window: list[SpoolRow] = []
-            for row in plan.spool.to_send():
-                window.append(row)
+            window: list[Unit] = []
+            for unit in units(plan.spool.to_send(), pipeline):
+                window.append(unit)
                 if len(window) >= workers:
                     if not await queue_window(window):
                         return
@@ -132,11 +136,14 @@ async def deliver(
     ended: list[CredentialsRefused | LockLost] = []  # why the workers stopped on their own
 
     async def work() -> None:
-        while (item := await queue.get()) is not None:
-            row, request_key = item
+        while (unit := await queue.get()) is not None:
             if stop.is_set():
-                unsent.append(row)
+                unsent.extend(unit.rows)
                 continue
+            if unit.bulk:
+                await send_bulk(unit)
+                continue
+            row, request_key = unit.rows[0], unit.key
             request = row.request or {}
             assert row.key is not None and row.fingerprint is not None
             # the client's own events (request_retried, request_rejected) then name the row too
@@ -154,50 +161,77 @@ async def deliver(
                     ended.append(exc)
                     stop.set()
                     continue
-            kind, message = _settle(outcome, row)
-            settled = Settled(
-                row.key,
-                kind,
-                row.fingerprint,
-                row.request_json or "null",
-                outcome.status,
-                message,
-                outcome.attempts,
-                row.origin,
-                row.digest if kind == "delivered" else None,
-                *(_answer(operation, outcome) if kind == "delivered" else (None, None)),
-                apply_response=kind == "delivered" and pipeline.response is not None,
+            finish(row, request_key, outcome)
+
+    async def send_bulk(unit: Unit) -> None:
+        """A unit of a bulk operation: its requests (split when refused), each row's outcome
+        committed with the other rows of its request."""
+
+        def settle(rows: list[SpoolRow], outcome: Outcome) -> None:
+            for row in rows:
+                finish(row, unit.key, outcome, logged=False)
+            commits.flush()
+
+        try:
+            made = await send_unit(
+                unit,
+                client,
+                pipeline=pipeline.name,
+                hold=hold,
+                settle=settle,
+                stopped=stop.is_set,
+                unsent=unsent.extend,
             )
-            try:
-                # a request in doubt is committed before anything else happens
-                commits.outcome(settled, row.seq, now=kind == "in_doubt")
-            except LockLost as exc:  # the outcome is committed; nothing more is sent
-                ended.append(exc)
-                stop.set()
-            counts[kind] += 1
-            if kind == "failed":
-                log.warning(
-                    "request_failed",
-                    key=row.key,
-                    origin=row.origin,
-                    status=outcome.status,
-                    reason=message,
-                    attempts=outcome.attempts,
-                    next="sent again by the next run",
-                )
-            elif kind == "in_doubt":
-                log.warning(
-                    "request_in_doubt",
-                    key=row.key,
-                    origin=row.origin,
-                    reason=message,
-                    idempotency_key=request_key,
-                    next="held: `hgsync resolve` settles it"
-                    if hold
-                    else "sent again by the next run, same key",
-                )
-            if on_outcome is not None:
-                on_outcome(row, outcome)
+            counts["requests"] += made  # after the await: workers add to it concurrently
+        except CredentialsRefused as exc:
+            ended.append(exc)
+            stop.set()
+
+    def finish(row: SpoolRow, request_key: str, outcome: Outcome, *, logged: bool = True) -> None:
+        """Commit what became of ``row``'s request (``logged``: a failure is logged per row)."""
+        assert row.key is not None and row.fingerprint is not None
+        kind, message = _settle(outcome, row)
+        settled = Settled(
+            row.key,
+            kind,
+            row.fingerprint,
+            row.request_json or "null",
+            outcome.status,
+            message,
+            outcome.attempts,
+            row.origin,
+            row.digest if kind == "delivered" else None,
+            *(_answer(operation, outcome) if kind == "delivered" else (None, None)),
+            apply_response=kind == "delivered" and pipeline.response is not None,
+        )
+        try:
+            # a request in doubt is committed before anything else happens
+            commits.outcome(settled, row.seq, now=kind == "in_doubt")
+        except LockLost as exc:  # the outcome is committed; nothing more is sent
+            ended.append(exc)
+            stop.set()
+        counts[kind] += 1
+        if kind == "failed" and logged:
+            log.warning(
+                "request_failed",
+                key=row.key,
+                origin=row.origin,
+                status=outcome.status,
+                reason=message,
+                attempts=outcome.attempts,
+                next="sent again by the next run",
+            )
+        elif kind == "in_doubt" and logged:
+            log.warning(
+                "request_in_doubt",
+                key=row.key,
+                origin=row.origin,
+                reason=message,
+                idempotency_key=request_key,
+                next="held: `hgsync resolve` settles it" if hold else "sent again by the next run, same key",
+            )
+        if on_outcome is not None:
+            on_outcome(row, outcome)
 
     def _settle(outcome: Outcome, row: SpoolRow) -> tuple[str, str | None]:
         """What the key becomes: the outcome's kind, but ``delivered`` for HG's "already have
@@ -235,7 +269,7 @@ async def deliver(
         follower.cancel()
         while not queue.empty():
             if (item := queue.get_nowait()) is not None:
-                unsent.append(item[0])
+                unsent.extend(item.rows)
         commits.close()
         if unsent:
             state.revert_sending(pipeline.name, run_id, [(row.key, row.state) for row in unsent])  # type: ignore[misc]
@@ -281,6 +315,8 @@ class _Commits:
     def close(self) -> None:
         """Commit what is waiting; an error is kept in ``error``."""
         self._on_timer()
+
+    flush = close  # the outcomes of a bulk request, committed together
 
     def _spool(self, outcomes: list[Settled], seqs: list[int]) -> None:
         if outcomes:

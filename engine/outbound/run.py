@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from connectors.hepsiglobal.client import HGClient
+from connectors.hepsiglobal.push_client import client_for
 from connectors.sources.base import CursorRead, SourceConnector
 from engine.definitions.loader import Project
 from engine.definitions.pipeline import Pipeline, check_columns
@@ -151,6 +151,8 @@ def summarize(plan: Plan, sent: Counter[str]) -> dict[str, int]:
     counts["send_failed"] = sent["failed"]
     counts["in_doubt"] = sent["in_doubt"]
     counts["unsent"] = sent["unsent"]
+    if "requests" in sent:  # a bulk operation: rows went out in fewer requests
+        counts["requests"] = sent["requests"]
     return counts
 
 
@@ -229,11 +231,13 @@ class _Tally:
         self.operation, self.then = pipeline.operation, then
         self.retried = self.retries = 0
         self.rejected: list[dict[str, Any]] = []
+        self.last: Outcome | None = None  # the rows of one bulk request share its outcome
 
     def __call__(self, row: SpoolRow, outcome: Outcome) -> None:
-        if outcome.attempts > 1:
+        if outcome.attempts > 1 and outcome is not self.last:
             self.retried += 1
             self.retries += outcome.attempts - 1
+        self.last = outcome
         duplicate = outcome.kind == "rejected" and self.operation.is_duplicate_answer(
             outcome.status, outcome.message
         )
@@ -292,7 +296,7 @@ class _RunContext:
             if plan.to_send and not self.stop.is_set():
                 async with AsyncExitStack() as stack:
                     sender = (
-                        client if client is not None else await stack.enter_async_context(HGClient(target))
+                        client if client is not None else await stack.enter_async_context(client_for(target))
                     )
                     sent = await deliver(
                         plan,

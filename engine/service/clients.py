@@ -1,10 +1,12 @@
-"""The daemon's HG clients: one per target, shared by the runs of every pipeline."""
+"""The daemon's clients: one per target (HG's or a marketplace's), shared by the runs of every pipeline."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from connectors.hepsiglobal.client import HGClient
+from connectors.hepsiglobal.push_client import client_for
+from engine.definitions.target_kinds import MarketplaceTarget
 from engine.definitions.targets import TargetSettings
 
 
@@ -13,17 +15,17 @@ class ClientPool:
     across pipelines. A target whose settings changed gets a new client; old ones close at the end."""
 
     def __init__(self, on_attempt: Any = None) -> None:
-        self._clients: dict[str, tuple[TargetSettings, HGClient]] = {}
+        self._clients: dict[str, tuple[TargetSettings | MarketplaceTarget, HGClient]] = {}
         self._retired: list[HGClient] = []
         self._on_attempt = on_attempt  # every HTTP attempt, for the metrics
 
-    async def get(self, name: str, settings: TargetSettings) -> HGClient:
+    async def get(self, name: str, settings: TargetSettings | MarketplaceTarget) -> HGClient:
         held = self._clients.get(name)
         if held is not None and held[0] == settings:
             return held[1]
         if held is not None:
             self._retired.append(held[1])
-        client = await HGClient(settings, on_attempt=self._on_attempt).__aenter__()
+        client = await client_for(settings, on_attempt=self._on_attempt).__aenter__()
         self._clients[name] = (settings, client)
         return client
 
