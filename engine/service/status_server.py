@@ -5,7 +5,8 @@ thread-safe function returning the daemon's status as a JSON-serialisable dict (
 described in the daemon's docs and mirrored by the tests' fake). Routes, all ``GET``:
 
 - ``/healthz``: JSON ``{"status": ..., "pipelines": {name: {"last_run_ok", "last_run_at",
-  "stale"}}, "config_problems": n}``. The rule: the answer is **HTTP 200 whenever the daemon
+  "stale", and "problem" for a file broken by an edit}}, "config_problems": n}`` (with the
+  first as ``config_problem``; texts redacted, 300 characters at most). The rule: the answer is **HTTP 200 whenever the daemon
   is up**, because a failed run is the data's trouble, not the process's, and restarting the
   daemon would not fix it. ``status`` is ``"ok"`` when every pipeline's last finished run
   succeeded (or it has none yet), no pipeline runs a stale version and the configuration has
@@ -60,7 +61,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from engine.definitions.settings import DaemonSettings
 from engine.http_server import BackgroundServer, TrackedHandler, TrackingServer, host_allowed, is_loopback
-from engine.logging import get_logger
+from engine.logging import get_logger, redact_text
 from engine.service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from engine.service.metrics import idle_exposition
 from engine.service.status_page import last_finished, render_page
@@ -94,7 +95,10 @@ def health(snapshot: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
         degraded = degraded or ok is False or stale
         at = None if last is None else (last.get("finished_at") or last.get("started_at"))
         pipelines[str(p.get("name"))] = {"last_run_ok": ok, "last_run_at": at, "stale": stale}
-    problems = len(snapshot.get("config_problems") or [])
+        if p.get("problems"):  # a file broken by an edit: where and why, as validate says it
+            pipelines[str(p.get("name"))]["problem"] = redact_text(str(p["problems"][0]))[:300]
+    config = [redact_text(str(text))[:300] for text in snapshot.get("config_problems") or []]
+    problems = len(config)
     beats = snapshot.get("heartbeats") or {}
     stuck = sorted(name for name, age in beats.items() if age > STUCK_AFTER)
     if snapshot.get("stopping"):
@@ -103,7 +107,9 @@ def health(snapshot: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
         status, code = "stuck", 503
     else:
         status, code = ("degraded" if degraded or problems else "ok"), 200
-    body = {"status": status, "pipelines": pipelines, "config_problems": problems}
+    body: dict[str, Any] = {"status": status, "pipelines": pipelines, "config_problems": problems}
+    if config:
+        body["config_problem"] = config[0]
     if beats:
         body["heartbeats"] = beats
     if stuck:

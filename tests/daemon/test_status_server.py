@@ -167,6 +167,8 @@ def test_healthz_says_which_pipeline_failed_but_stays_200(client: httpx.Client, 
     assert cancel["last_run_ok"] is False and cancel["stale"] is False
     assert cancel["last_run_at"] == daemon.state["pipelines"][0]["last_runs"][0]["finished_at"]
     assert status["last_run_ok"] is True and status["stale"] is True  # a run going does not count yet
+    assert status["problem"] == STALE_PROBLEM  # the broken file's first problem, located
+    assert body["config_problem"] == CONFIG_PROBLEM
     assert manual == {"last_run_ok": None, "last_run_at": None, "stale": False}
 
 
