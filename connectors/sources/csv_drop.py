@@ -124,8 +124,10 @@ class CsvSourceConfig(BaseModel):
     settle_seconds: float = Field(
         2.0,
         ge=0,
+        le=86400,  # a day: beyond, no file would ever be read, silently
+        allow_inf_nan=False,
         description="a file modified less than this many seconds ago is still being written and waits"
-        " for a later run",
+        " for a later run (at most 86400: a day)",
     )
     archive_folder: str = Field(
         "archive",
