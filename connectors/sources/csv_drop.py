@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from connectors.sources import csv_archive
 from connectors.sources.base import CursorRead, Origin, Row, SourceConnector, SourceContext
 from connectors.sources.csv_archive import DropFile
-from connectors.sources.csv_parse import ColumnType, check_encoding, convert, header_problem, records
+from connectors.sources.csv_parse import ColumnType, check_encoding, convert, header_problem, listed, records
 from engine.errors import SourceConfigError, SourceError
 from engine.logging import get_logger
 
@@ -325,7 +325,8 @@ class CsvDropSource(SourceConnector):
                         yield self._bad(file, rank, record.line, record.error or "unreadable")
                     elif len(record.fields) != len(names):
                         count = f"{len(record.fields)} field(s), expected {len(names)}"
-                        yield self._bad(file, rank, record.line, f"{count} ({', '.join(names)})")
+                        shown = listed(names, 20, quoted=False)
+                        yield self._bad(file, rank, record.line, f"{count} ({shown})")
                     else:
                         yield self._typed(
                             file, rank, record.line, zip(names, record.fields, strict=True), types

@@ -128,7 +128,7 @@ def header_problem(fields: list[str], declared: list[str] | None) -> str | None:
     counts = Counter(names)  # linear: a partner's header may hold a million names
     twice = sorted(n for n, count in counts.items() if count > 1)
     if twice:
-        return f"the header names {_listed(twice)} more than once"
+        return f"the header names {listed(twice)} more than once"
     if not declared:
         return None
     missing = [n for n in declared if n not in counts]
@@ -136,16 +136,17 @@ def header_problem(fields: list[str], declared: list[str] | None) -> str | None:
     extra = [n for n in names if n not in wanted]
     if not (missing or extra):
         return None
-    parts = [f"missing {_listed(missing)}"] if missing else []
-    parts += [f"not declared {_listed(extra)}"] if extra else []
+    parts = [f"missing {listed(missing)}"] if missing else []
+    parts += [f"not declared {listed(extra)}"] if extra else []
     listing = ", ".join(declared)
     return f"the header does not match the declared columns: {'; '.join(parts)} (declared: {listing})"
 
 
-def _listed(names: list[str], most: int = 10) -> str:
-    """``'a', 'b' and 3 more``: a few names, each shortened, so a message stays readable."""
-    shown = ", ".join(_shown(n) for n in names[:most])
-    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+def listed(names: list[str], most: int = 10, *, quoted: bool = True) -> str:
+    """``'a', 'b' and 3 more``: a few names, each shortened, so that a message stays readable
+    (and a row error stays small) whatever a header holds."""
+    short = [_shown(n) if quoted else n if len(n) <= 40 else n[:37] + "..." for n in names[:most]]
+    return ", ".join(short) + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _csv_message(text: str, start: int, end: int) -> str:

@@ -115,18 +115,24 @@ class Spool:
             "UPDATE rows SET verdict = 'superseded', reason = 'a newer batch has the same key'"
             " WHERE seq IN (SELECT r.seq FROM rows r JOIN dup d ON r.key = d.key AND r.rank < d.top)"
         )
+        # grouped, not a count per row: every row of a source may share one key (a key
+        # template that names a constant column), and this must stay linear in them
         clashing = self.db.execute(
-            "SELECT r.seq, r.key, r.origin FROM rows r JOIN dup d ON r.key = d.key AND r.rank = d.top"
-            " WHERE (SELECT COUNT(*) FROM rows o WHERE o.key = r.key AND o.rank = d.top) > 1 ORDER BY r.key, r.seq"
+            "WITH top AS (SELECT r.key FROM rows r JOIN dup d ON r.key = d.key AND r.rank = d.top"
+            " GROUP BY r.key HAVING COUNT(*) > 1)"
+            " SELECT r.seq, r.key, r.origin FROM rows r JOIN dup d ON r.key = d.key AND r.rank = d.top"
+            " WHERE r.key IN (SELECT key FROM top) ORDER BY r.key, r.seq"
         ).fetchall()
         by_key: dict[str, list[tuple[int, str]]] = {}
         for seq, key, origin in clashing:
             by_key.setdefault(key, []).append((seq, origin))
         updates = []
         for key, members in by_key.items():
+            first = members[:4]  # the first three others of any member are among these
             for seq, _origin in members:
-                others = [o for s, o in members if s != seq]
-                shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+                others = [o for s, o in first if s != seq][:3]
+                more = len(members) - 1 - len(others)
+                shown = ", ".join(others) + (f" and {more} more" if more > 0 else "")
                 updates.append((f"duplicate key {key!r}: also at {shown}", seq))
         self.db.executemany("UPDATE rows SET verdict = 'error', reason = ? WHERE seq = ?", updates)
         self.db.execute("DROP TABLE dup")

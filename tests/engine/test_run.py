@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from connectors.hepsiglobal.sandbox import Faults
 
@@ -185,6 +188,25 @@ def test_duplicate_keys_are_errors_for_every_row_sharing_them(cancels, sandbox):
     assert "duplicate key '100000_HBV00000001'" in result.output
     paths = {r["path_params"]["order_item_number"] for r in _cancels(sandbox)}
     assert "100000_HBV00000001" not in paths and len(paths) == 8
+
+
+def test_rows_that_all_share_one_key_are_settled_without_a_hang():
+    """A key template that names a constant column gives every row one key: settling them
+    must stay linear (a count per row, or a list of the others per row, took minutes at
+    50,000 rows). Run in a child process with a generous watchdog, as the hostile suite does."""
+    code = (
+        "from engine.outbound.spool import Spool\n"
+        "with Spool() as spool:\n"
+        "    spool.add([('same', 0, None, f'f.csv:{n}', None) for n in range(2, 100_002)])\n"
+        "    print(spool.settle_duplicates())\n"
+        "    print(next(spool.errors()).reason)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=300)
+    assert done.stdout.splitlines() == [
+        "100000",
+        "duplicate key 'same': also at f.csv:3, f.csv:4, f.csv:5 and 99996 more",
+    ], done.stdout + done.stderr
 
 
 def test_history_lists_runs_with_counts(cancels, sandbox):

@@ -334,6 +334,21 @@ def test_a_header_of_a_million_names_is_one_short_row_error(tmp_path):
     assert twice == "the header names 'c7' more than once"
 
 
+def test_a_row_short_of_a_wide_header_gets_a_short_error(tmp_path):
+    """Without declared columns the header gives them; a row error names 20 of them, not all
+    (each bad row of a 100,000-column file wrote 600 KB to errors.csv and the log)."""
+    names = ["order_number", "sku", *(f"c{n}" for n in range(100_000))]
+    drop(tmp_path / "drop", "wide.csv", ",".join(names) + "\n" + "1000,SKU1\n")
+    [(origin, _, error)] = read(tmp_path)
+    assert origin == "wide.csv:2"
+    assert (
+        error
+        == "2 field(s), expected 100002 (order_number, sku, c0, "
+        + ", ".join(f"c{n}" for n in range(1, 18))
+        + " and 99982 more)"
+    )
+
+
 def test_reading_has_no_side_effects(project, sandbox):
     folder = setup(project)
     drop(folder, "a.csv", HEADER + rows(1, 2) + "1000,x\n")
