@@ -15,6 +15,9 @@ would, against the built-in sandbox (in this process):
 2. no change: rows are skipped by digest, without rendering;
 3. 1% of the rows changed (their reason): exactly that many requests must be sent.
 
+``--profile`` then plans the no-change pass once more in this process under cProfile and
+prints the top functions by cumulative time (the profile summary of `make bench`).
+
 For each it prints the plan phase (read and diff) in rows per second, the whole run's wall
 time (process start included) and its peak resident memory (``ru_maxrss``).
 """
@@ -30,6 +33,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from bench_run import REASONS, make_project, phases, run_hgsync  # noqa: E402
@@ -85,6 +89,56 @@ def seed(home: Path) -> float:
     return time.perf_counter() - started
 
 
+def profile(home: Path, top: int = 25) -> None:
+    """Plan the no-change pass in this process under cProfile; print the top functions."""
+    import cProfile
+    import io
+    import pstats
+
+    from engine.definitions.loader import load_project
+    from engine.definitions.settings import resolve_url
+    from engine.outbound.plan import build_plan
+    from engine.outbound.spool import Spool
+    from engine.store import StateStore
+
+    here = Path.cwd()
+    os.chdir(home)
+    try:
+        project = load_project(home)
+        assert project.settings is not None
+        pipeline = project.pipeline(PIPELINE)
+        state = StateStore(resolve_url(project.settings.state, home))
+        source = pipeline.make_source(project.settings, home, state)
+        profiler = cProfile.Profile()
+        try:
+            with Spool() as spool:
+                started = time.perf_counter()
+                profiler.enable()
+                plan = build_plan(pipeline, source, state, spool)
+                profiler.disable()
+                seconds = time.perf_counter() - started
+        finally:
+            source.close()
+            state.close()
+    finally:
+        os.chdir(here)
+    print(
+        f"  profile of the no-change plan, in process under cProfile: {plan.read:,} rows in {seconds:.2f}s,"
+        f" unchanged {plan.counts.get('unchanged', 0):,}; top {top} by cumulative time:"
+    )
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(top)
+    table = out.getvalue()
+    lines = table[table.index("ncalls") :].rstrip().splitlines()
+    print(
+        "\n".join(
+            "    " + line.replace(str(ROOT) + "/", "").replace(str(Path(sys.prefix)) + "/", "")
+            for line in lines
+        )
+    )
+
+
 def change(home: Path, every: int) -> int:
     """Give every ``every``-th row another reason; returns how many changed."""
     db = sqlite3.connect(home / "marketplace.db")
@@ -114,6 +168,7 @@ def report(title: str, run: dict, rows: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--profile", action="store_true", help="then print a profile of the no-change plan")
     parser.add_argument("--changed", type=float, default=1.0, help="percent of rows changed in the last run")
     args = parser.parse_args()
 
@@ -137,6 +192,8 @@ def main() -> int:
         second = report("no change                       ", run_hgsync(home), args.rows)
         changed = change(home, max(1, round(100 / args.changed)))
         third = report(f"{changed:,} changed ({args.changed:g}%)        ", run_hgsync(home), args.rows)
+        if args.profile:
+            profile(home)
         if first.get("unchanged") != args.rows or second.get("unchanged") != args.rows:
             failed.append("a no-change run found changes")
         if third.get("sent") != changed or third.get("delivered") != changed:
