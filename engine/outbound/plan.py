@@ -12,22 +12,23 @@ is marked for its digest to be saved by the run (``Spool.refreshed_digests``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
-from connectors.sources.base import CursorRead, Row, SourceConnector
+from connectors.sources.base import CursorRead, Row, RowChunk, SourceConnector
 from engine.definitions.pipeline import Pipeline
 from engine.errors import Interrupted
 from engine.mapping.render import Leaf, RenderError, RowValues, columns_used
 from engine.outbound.cursor import encode as encode_cursor
 from engine.outbound.diff import SEND, canonical, changes, classify, fingerprint
-from engine.outbound.digest import definition_digest, row_digest
+from engine.outbound.digest import definition_digest, row_digests
 from engine.outbound.spool import Spool, SpoolRow
 from engine.store import StateStore
 
 CHUNK = 2000
+# digests of delivered keys held in memory at once (~90 bytes each); beyond, looked up by chunk
+DIGEST_MAP_LIMIT = 2_000_000
 VERDICTS = ("new", "changed", "unchanged", "retry", "rejected", "held", "filtered", "error", "superseded")
 
 
@@ -116,12 +117,6 @@ def _text(value: Any, where: str) -> str:
     return text
 
 
-def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
-    iterator = iter(rows)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-
-
 @dataclass
 class Plan:
     """What a run would do, with the spool holding every row."""
@@ -161,66 +156,144 @@ def build_plan(
 ) -> Plan:
     """Read ``source``, render every row into ``spool`` and classify it against ``state``."""
     plan = Plan(pipeline, spool, source=source, since=cursor)
-    method = pipeline.operation.method
-    name = pipeline.operation.name
-    hold = pipeline.holds_in_doubt
     definition = definition_digest(pipeline)
-    upsert = pipeline.spec.mode == "upsert"
-    for chunk in _chunks(source.read(cursor), CHUNK):
+    # the digests saved with delivered keys, all at once (None: too many, looked up by chunk)
+    index = state.digest_map(pipeline.name, DIGEST_MAP_LIMIT)
+    unchanged = _Unchanged(index)
+    for chunk in source.read_chunks(cursor, CHUNK):
         if stop is not None and stop():
             raise Interrupted("stopped while reading the source; nothing was sent")
-        digests = [row_digest(definition, row.values) if row.error is None else None for row in chunk]
-        # a row whose digest was saved with a delivered key renders to that key's request: unchanged
-        same = state.lookup_digests(pipeline.name, [d for d in digests if d is not None])
-        rendered = {
-            i: render_row(pipeline, row)
-            for i, (row, digest) in enumerate(zip(chunk, digests, strict=True))
-            if digest not in same
-        }
-        keys = [r.key for r in rendered.values() if r.key is not None and r.error is None]
-        known = state.lookup(pipeline.name, keys, with_request=upsert) if keys else {}
-        records = []
-        for i, (row, digest) in enumerate(zip(chunk, digests, strict=True)):
-            origin = row.origin
-            mark = None
-            if cursor is not None:
-                value = row.values.get(cursor.column)
-                if value is not None:
-                    mark = encode_cursor(value)
-                    if plan.cursor is None or value > plan.cursor:
-                        plan.cursor = value
-            item = rendered.get(i)
-            if item is None:  # its digest matched: unchanged, not rendered
-                records.append((same[digest][0], origin.rank, origin.batch, str(origin), mark))  # type: ignore[index]
-                continue
-            base = (item.key, origin.rank, origin.batch, str(origin))
-            if item.filtered:
-                records.append((*base, "filtered", None, None, None, None, None, mark, None, 0))
-            elif item.error is not None:
-                records.append((*base, "error", None, None, None, item.error, None, mark, None, 0))
-            else:
-                fp = fingerprint(name, item.params or {}, item.body)
-                state_row = known.get(item.key)  # type: ignore[arg-type]
-                verdict = classify(
-                    pipeline.spec.mode, state_row, fp, retry_failed=retry_failed, hold_in_doubt=hold
-                )
-                if (
-                    verdict == "unchanged"
-                    and state_row is not None
-                    and state_row.fingerprint not in (None, fp)
-                ):
-                    plan.differ += 1  # insert mode sends a key once: a later change is not resent
-                previous = state_row.request if (verdict == "changed" and state_row is not None) else None
-                reason = (
-                    state_row.last_error if verdict in ("retry", "rejected", "held") and state_row else None
-                )
-                request = canonical(item.request(method))
-                status = state_row.status if state_row is not None else None
-                # rendered unchanged: the digest is saved with the key, to skip rendering next time
-                refresh = int(verdict == "unchanged" and status == "delivered")
-                records.append((*base, verdict, fp, request, previous, reason, status, mark, digest, refresh))
+        digests = row_digests(definition, chunk)
+        marks = chunk.column(cursor.column) if cursor is not None else None
+        if index is None:
+            found = [d.hex() for d in digests if d is not None]
+            same = state.lookup_digests(pipeline.name, found) if found else {}
+        records: list[Any] = []
+        render: list[int] = []
+        for i, digest in enumerate(digests):
+            if digest is not None:
+                if index is not None:
+                    if digest in index:  # saved with a delivered key: unchanged, not rendered
+                        unchanged.seen(digest)
+                        origin = chunk.origin(i)
+                        records.append((digest, origin.label, origin.batch, origin.rank))
+                        continue
+                elif (hit := same.get(digest.hex())) is not None:
+                    origin = chunk.origin(i)
+                    mark = encode_cursor(marks[i]) if marks is not None and marks[i] is not None else None
+                    records.append((hit[0], origin.rank, origin.batch, origin.label, mark))
+                    continue
+            render.append(len(records))
+            records.append(i)
+        if marks is not None:
+            _advance(plan, marks)
+        if render:
+            _render(plan, state, chunk, digests, records, render, marks, retry_failed, unchanged)
         spool.add(records)
         plan.read += len(chunk)
+    spool.promote(unchanged.keys(state, pipeline.name))
     spool.settle_duplicates()
     plan.counts = spool.counts()
     return plan
+
+
+def _advance(plan: Plan, marks: list[Any]) -> None:
+    """The highest cursor value read so far."""
+    values = [value for value in marks if value is not None]
+    if values:
+        top = max(values)
+        if plan.cursor is None or top > plan.cursor:
+            plan.cursor = top
+
+
+class _Unchanged:
+    """Rows found unchanged by their digest are kept without their key (the spool's rows
+    kept aside); the key matters only when another row has it too. Two such rows with one
+    digest have one key; a rendered row whose key was saved with the digest of such a row
+    has that row's key. Those digests are tracked here, their keys found at the end."""
+
+    def __init__(self, index: dict[bytes, Any] | None):
+        # per digest: None (no row had it yet), True (a row had it), or the key a rendered row has
+        self.index = index
+        self.resolve: dict[bytes, str | None] = {}  # digests of duplicate keys → the key, if known
+
+    def seen(self, digest: bytes) -> None:
+        assert self.index is not None
+        was = self.index[digest]
+        if was is None:
+            self.index[digest] = True
+        elif was is True:
+            self.resolve.setdefault(digest, None)
+        else:
+            self.resolve[digest] = was
+
+    def rendered(self, key: str, saved: str | None) -> None:
+        """A rendered row has ``key``, whose delivered request came from a row of digest ``saved``."""
+        if self.index is None or saved is None:
+            return
+        try:
+            digest = bytes.fromhex(saved)
+        except ValueError:
+            return
+        was = self.index.get(digest, False)
+        if was is None or was is True:
+            self.index[digest] = key
+            if was is True:
+                self.resolve[digest] = key
+
+    def keys(self, state: StateStore, pipeline: str) -> dict[bytes, str]:
+        unknown = [digest.hex() for digest, key in self.resolve.items() if key is None]
+        found = state.lookup_digests(pipeline, unknown) if unknown else {}
+        keys = {digest: key for digest, key in self.resolve.items() if key is not None}
+        keys.update({bytes.fromhex(digest): hit[0] for digest, hit in found.items()})
+        return keys
+
+
+def _render(
+    plan: Plan,
+    state: StateStore,
+    chunk: RowChunk,
+    digests: list[bytes | None],
+    records: list[Any],
+    render: list[int],
+    marks: list[Any] | None,
+    retry_failed: bool,
+    unchanged: _Unchanged,
+) -> None:
+    """Render the rows of ``chunk`` at ``records[render]`` (their index in the chunk), classify
+    them against the state store and put their records in their place."""
+    pipeline = plan.pipeline
+    method, name = pipeline.operation.method, pipeline.operation.name
+    hold, upsert = pipeline.holds_in_doubt, pipeline.spec.mode == "upsert"
+    rendered = {at: render_row(pipeline, chunk.row(records[at])) for at in render}
+    keys = [r.key for r in rendered.values() if r.key is not None and r.error is None]
+    known = state.lookup(pipeline.name, keys, with_request=upsert) if keys else {}
+    for key in keys:
+        if (state_row := known.get(key)) is not None:
+            unchanged.rendered(key, state_row.source_digest)
+    for at, item in rendered.items():
+        i = records[at]
+        origin = item.row.origin
+        value = marks[i] if marks is not None else None
+        mark = encode_cursor(value) if value is not None else None
+        base = (item.key, origin.rank, origin.batch, str(origin))
+        if item.filtered:
+            records[at] = (*base, "filtered", None, None, None, None, None, mark, None, 0)
+            continue
+        if item.error is not None:
+            records[at] = (*base, "error", None, None, None, item.error, None, mark, None, 0)
+            continue
+        fp = fingerprint(name, item.params or {}, item.body)
+        state_row = known.get(item.key)  # type: ignore[arg-type]
+        verdict = classify(pipeline.spec.mode, state_row, fp, retry_failed=retry_failed, hold_in_doubt=hold)
+        if verdict == "unchanged" and state_row is not None and state_row.fingerprint not in (None, fp):
+            plan.differ += 1  # insert mode sends a key once: a later change is not resent
+        previous = state_row.request if (verdict == "changed" and state_row is not None) else None
+        reason = state_row.last_error if verdict in ("retry", "rejected", "held") and state_row else None
+        request = canonical(item.request(method))
+        status = state_row.status if state_row is not None else None
+        # rendered unchanged: the digest is saved with the key, to skip rendering next time
+        refresh = int(verdict == "unchanged" and status == "delivered")
+        digest = digests[i]
+        text = digest.hex() if digest is not None else None
+        records[at] = (*base, verdict, fp, request, previous, reason, status, mark, text, refresh)

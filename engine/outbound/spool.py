@@ -9,6 +9,7 @@ a newer CSV file win over an older one, and makes ``plan`` exactly the first hal
 from __future__ import annotations
 
 import json
+import marshal
 import sqlite3
 import tempfile
 from collections import Counter
@@ -34,6 +35,10 @@ CREATE TABLE rows (
     digest TEXT,                -- of the source row and the pipeline's definition (engine.outbound.digest)
     refresh INTEGER,            -- 1: rendered unchanged, its digest to be saved with the key
     outcome TEXT                -- delivered rejected failed, once sent
+);
+CREATE TABLE skipped (          -- rows found unchanged by their digest, not in rows: one chunk a row
+    first INTEGER PRIMARY KEY,  -- the seq of its first row
+    data BLOB NOT NULL          -- marshal of [(seq, digest, origin, batch, rank), ...]
 )
 """
 
@@ -65,8 +70,9 @@ class Spool:
         )
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
-        self.db.execute(_SCHEMA)
+        self.db.executescript(_SCHEMA)
         self._indexed = False
+        self._skipped: Counter[str | None] = Counter()  # rows in ``skipped`` not promoted, by batch
         self._next = 1  # the seq of the next row added
 
     def close(self) -> None:
@@ -81,24 +87,55 @@ class Spool:
 
     def add(self, rows: list[tuple[Any, ...]]) -> None:
         """Rows in the order read: (key, rank, batch, origin, verdict, fingerprint, request,
-        previous, reason, state, cursor, digest, refresh) tuples, or (key, rank, batch, origin,
-        cursor) for a row found unchanged by its digest (delivered, nothing else to keep)."""
-        full, same = [], []
+        previous, reason, state, cursor, digest, refresh) tuples; (key, rank, batch, origin,
+        cursor) for a row found unchanged by its digest (delivered, nothing else to keep); or
+        (digest, origin, batch, rank) for such a row whose key is not known (``digest`` bytes):
+        kept aside, counted unchanged, and put in the rows if :meth:`promote` names its digest."""
+        full, same, skipped = [], [], []
         for seq, row in enumerate(rows, start=self._next):
-            (same if len(row) == 5 else full).append((seq, *row))
-        self._next += len(rows)
+            size = len(row)
+            if size == 4:
+                skipped.append((seq, *row))
+            else:
+                (same if size == 5 else full).append((seq, *row))
         self.db.execute("BEGIN")
-        self.db.executemany(
-            "INSERT INTO rows (seq, key, rank, batch, origin, verdict, fingerprint, request, previous, reason, state,"
-            " cursor, digest, refresh) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            full,
-        )
-        self.db.executemany(
-            "INSERT INTO rows (seq, key, rank, batch, origin, cursor, verdict, state)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'unchanged', 'delivered')",
-            same,
-        )
+        if full:
+            self.db.executemany(
+                "INSERT INTO rows (seq, key, rank, batch, origin, verdict, fingerprint, request, previous, reason,"
+                " state, cursor, digest, refresh) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                full,
+            )
+        if same:
+            self.db.executemany(
+                "INSERT INTO rows (seq, key, rank, batch, origin, cursor, verdict, state)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'unchanged', 'delivered')",
+                same,
+            )
+        if skipped:
+            self.db.execute("INSERT INTO skipped VALUES (?, ?)", (skipped[0][0], marshal.dumps(skipped)))
+            self._skipped.update(row[3] for row in skipped)
         self.db.execute("COMMIT")
+        self._next += len(rows)
+
+    def promote(self, keys: dict[bytes, str]) -> int:
+        """Put the rows kept aside whose digest ``keys`` names in the rows, unchanged, with
+        that key (so that :meth:`settle_duplicates` sees them). Returns how many."""
+        promoted = []
+        if keys:
+            for (data,) in self.db.execute("SELECT data FROM skipped ORDER BY first").fetchall():
+                for seq, digest, origin, batch, rank in marshal.loads(data):
+                    if digest in keys:
+                        promoted.append((seq, keys[digest], rank, batch, origin))
+                        self._skipped[batch] -= 1
+        if promoted:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT INTO rows (seq, key, rank, batch, origin, verdict, state)"
+                " VALUES (?, ?, ?, ?, ?, 'unchanged', 'delivered')",
+                promoted,
+            )
+            self.db.execute("COMMIT")
+        return len(promoted)
 
     def settle_duplicates(self) -> int:
         """Rows sharing a key: those from an older batch than the newest holding the key are
@@ -134,9 +171,11 @@ class Spool:
         return len(updates)
 
     def counts(self) -> Counter[str]:
-        return Counter(
+        counts = Counter(
             dict(self.db.execute("SELECT verdict, COUNT(*) FROM rows GROUP BY verdict").fetchall())
         )
+        counts["unchanged"] += sum(self._skipped.values())
+        return +counts
 
     def _rows(self, where: str, params: tuple[Any, ...] = (), limit: int | None = None) -> list[SpoolRow]:
         sql = (
@@ -223,6 +262,9 @@ class Spool:
         query = "SELECT batch, COALESCE(outcome, verdict), COUNT(*) FROM rows WHERE batch IS NOT NULL GROUP BY 1, 2"
         for batch, state, count in self.db.execute(query):
             result.setdefault(batch, Counter())[state] = count
+        for batch, count in self._skipped.items():
+            if batch is not None and count:
+                result.setdefault(batch, Counter())["unchanged"] += count
         return result
 
 
