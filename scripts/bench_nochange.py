@@ -9,7 +9,7 @@ Builds a throwaway project (a SQLite marketplace of ``--rows`` cancellations, on
 store as if every row had been delivered: the rows are planned with hgsync's own code and
 recorded delivered, without their source digests (as a store written before digests were
 kept). Seeding is not timed. Then ``hgsync run`` runs as a subprocess, as an operator
-would, against the built-in sandbox (in this process):
+would, against the built-in sandbox (in a process of its own):
 
 1. no change, digests not saved yet: every row is rendered; the run saves the digests;
 2. no change: rows are skipped by digest, without rendering;
@@ -37,6 +37,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from bench_run import REASONS, make_project, phases, run_hgsync  # noqa: E402
+from bench_sandbox import sandbox_process  # noqa: E402
 
 PIPELINE = "cancels"
 
@@ -172,14 +173,13 @@ def main() -> int:
     parser.add_argument("--changed", type=float, default=1.0, help="percent of rows changed in the last run")
     args = parser.parse_args()
 
-    from connectors.hepsiglobal.sandbox import Sandbox
     from engine import logging as hglog
 
     hglog.configure(json=True, level="warning")
     failed = []
     with (
         tempfile.TemporaryDirectory(prefix="hgsync-bench-") as folder,
-        Sandbox(port=0, client_id="bench", client_secret="bench-secret") as sandbox,
+        sandbox_process("bench", "bench-secret") as sandbox,
     ):
         home = Path(folder)
         make_project(home, args.rows, sandbox.url, 16, "sqlite:///state/state.db")
@@ -198,8 +198,8 @@ def main() -> int:
             failed.append("a no-change run found changes")
         if third.get("sent") != changed or third.get("delivered") != changed:
             failed.append(f"{third.get('sent')} sent after {changed} changed")
-        if len(sandbox.records()) != changed:
-            failed.append(f"the sandbox received {len(sandbox.records())} requests, expected {changed}")
+        if sandbox.count() != changed:
+            failed.append(f"the sandbox received {sandbox.count()} requests, expected {changed}")
     for reason in failed:
         print(f"FAIL: {reason}")
     return 1 if failed else 0
