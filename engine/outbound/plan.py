@@ -27,6 +27,8 @@ from engine.outbound.spool import Spool, SpoolRow
 from engine.store import StateStore
 
 CHUNK = 2000
+RENDER_BATCH = 500  # rows to render whose keys are looked up together
+HOLD_ROWS = 50_000  # rows read held at most while they wait
 # digests of delivered keys held in memory at once (~90 bytes each); beyond, looked up by chunk
 DIGEST_MAP_LIMIT = 2_000_000
 VERDICTS = ("new", "changed", "unchanged", "retry", "rejected", "held", "filtered", "error", "superseded")
@@ -160,6 +162,8 @@ def build_plan(
     # the digests saved with delivered keys, all at once (None: too many, looked up by chunk)
     index = state.digest_map(pipeline.name, DIGEST_MAP_LIMIT)
     unchanged = _Unchanged(index)
+    pending: list[_Part] = []
+    waiting = held = 0
     for chunk in source.read_chunks(cursor, CHUNK):
         if stop is not None and stop():
             raise Interrupted("stopped while reading the source; nothing was sent")
@@ -187,10 +191,14 @@ def build_plan(
             records.append(i)
         if marks is not None:
             _advance(plan, marks)
-        if render:
-            _render(plan, state, chunk, digests, records, render, marks, retry_failed, unchanged)
-        spool.add(records)
+        # rows to render wait for a few chunks' worth, to look their keys up together
+        pending.append(_Part(chunk, digests, records, render, marks))
+        waiting, held = waiting + len(render), held + len(chunk)
+        if waiting >= RENDER_BATCH or held >= HOLD_ROWS:
+            _flush(plan, state, pending, retry_failed, unchanged)
+            pending, waiting, held = [], 0, 0
         plan.read += len(chunk)
+    _flush(plan, state, pending, retry_failed, unchanged)
     spool.promote(unchanged.keys(state, pipeline.name))
     spool.settle_duplicates()
     plan.counts = spool.counts()
@@ -249,28 +257,46 @@ class _Unchanged:
         return keys
 
 
-def _render(
-    plan: Plan,
-    state: StateStore,
-    chunk: RowChunk,
-    digests: list[bytes | None],
-    records: list[Any],
-    render: list[int],
-    marks: list[Any] | None,
-    retry_failed: bool,
-    unchanged: _Unchanged,
+@dataclass
+class _Part:
+    """One chunk read: its records, rows to render at ``records[render]`` (their index in
+    the chunk) until rendered."""
+
+    chunk: RowChunk
+    digests: list[bytes | None]
+    records: list[Any]
+    render: list[int]
+    marks: list[Any] | None
+
+
+def _flush(
+    plan: Plan, state: StateStore, parts: list[_Part], retry_failed: bool, unchanged: _Unchanged
 ) -> None:
-    """Render the rows of ``chunk`` at ``records[render]`` (their index in the chunk), classify
-    them against the state store and put their records in their place."""
+    """Render the rows waiting in ``parts``, classify them against the state store (their keys
+    looked up together), and put every part's records in the spool, in the order read."""
     pipeline = plan.pipeline
-    method, name = pipeline.operation.method, pipeline.operation.name
-    hold, upsert = pipeline.holds_in_doubt, pipeline.spec.mode == "upsert"
-    rendered = {at: render_row(pipeline, chunk.row(records[at])) for at in render}
-    keys = [r.key for r in rendered.values() if r.key is not None and r.error is None]
+    upsert = pipeline.spec.mode == "upsert"
+    rendered = [
+        {at: render_row(pipeline, part.chunk.row(part.records[at])) for at in part.render} for part in parts
+    ]
+    keys = [r.key for items in rendered for r in items.values() if r.key is not None and r.error is None]
     known = state.lookup(pipeline.name, keys, with_request=upsert) if keys else {}
     for key in keys:
         if (state_row := known.get(key)) is not None:
             unchanged.rendered(key, state_row.source_digest)
+    for part, items in zip(parts, rendered, strict=True):
+        _classify(plan, part, items, known, retry_failed)
+        plan.spool.add(part.records)
+
+
+def _classify(
+    plan: Plan, part: _Part, rendered: dict[int, Rendered], known: dict[str, Any], retry_failed: bool
+) -> None:
+    """Put the records of ``part``'s rendered rows in their place."""
+    pipeline = plan.pipeline
+    method, name = pipeline.operation.method, pipeline.operation.name
+    hold = pipeline.holds_in_doubt
+    records, marks, digests = part.records, part.marks, part.digests
     for at, item in rendered.items():
         i = records[at]
         origin = item.row.origin
