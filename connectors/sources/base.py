@@ -70,6 +70,11 @@ class RowChunk:
         """Each row's value of column ``name`` (None where it has none)."""
         return [row.values.get(name) for row in self.rows]
 
+    def aside(self, positions: list[int]) -> Any:
+        """The origins of the rows at ``positions``, compact and picklable, for :func:`origins`
+        to spell out when (rarely) they are needed."""
+        return [(o.label, o.batch, o.rank) for o in (self.rows[p].origin for p in positions)]
+
     def records(self) -> list[tuple[tuple[str, ...], tuple[Any, ...]] | None]:
         """Each row's (column names, values), None for a row the source could not read whole."""
         return [
@@ -104,6 +109,15 @@ class TupleChunk(RowChunk):
         position = self.names.index(name)
         return [record[position] for record in self.values]
 
+    def aside(self, positions: list[int]) -> Any:
+        keys, values = self.keys, self.values
+        if len(keys) == 1:
+            key = keys[0]
+            return ("key", f"{self.label}({self.names[key]}=", [values[p][key] for p in positions])
+        if not keys:
+            return ("row", f"{self.label} row ", [self.first + p for p in positions])
+        return super().aside(positions)
+
     def origin(self, index: int) -> Origin:
         keys, record = self.keys, self.values[index]
         if len(keys) == 1:  # the usual case, made cheap
@@ -111,6 +125,15 @@ class TupleChunk(RowChunk):
         if keys:
             return Origin(f"{self.label}({', '.join(f'{self.names[k]}={record[k]!r}' for k in keys)})")
         return Origin(f"{self.label} row {self.first + index}")
+
+
+def origins(aside: Any) -> list[tuple[str, str | None, int]]:
+    """(label, batch, rank) of each row described by :meth:`RowChunk.aside`."""
+    if isinstance(aside, tuple) and aside[0] == "key":
+        return [(f"{aside[1]}{value!r})", None, 0) for value in aside[2]]
+    if isinstance(aside, tuple) and aside[0] == "row":
+        return [(f"{aside[1]}{number}", None, 0) for number in aside[2]]
+    return list(aside)
 
 
 @dataclass(frozen=True)
@@ -192,4 +215,5 @@ __all__ = [
     "SourceConnector",
     "SourceContext",
     "TupleChunk",
+    "origins",
 ]

@@ -172,27 +172,32 @@ def build_plan(
         if index is None:
             found = [d.hex() for d in digests if d is not None]
             same = state.lookup_digests(pipeline.name, found) if found else {}
-        records: list[Any] = []
-        render: list[int] = []
-        for i, digest in enumerate(digests):
-            if digest is not None:
-                if index is not None:
-                    if digest in index:  # saved with a delivered key: unchanged, not rendered
-                        unchanged.seen(digest)
-                        origin = chunk.origin(i)
-                        records.append((digest, origin.label, origin.batch, origin.rank))
-                        continue
-                elif (hit := same.get(digest.hex())) is not None:
+        records: list[Any] = []  # (position in the chunk, record) of the rows kept in the spool
+        render: list[int] = []  # the indexes in records of those to render (their record: None)
+        aside: list[int] = []  # positions of rows found unchanged by digest, key not known
+        if index is not None:
+            seen = unchanged.seen
+            for i, digest in enumerate(digests):
+                if digest in index:  # saved with a delivered key: unchanged, not rendered
+                    seen(digest)
+                    aside.append(i)
+                else:
+                    render.append(len(records))
+                    records.append((i, None))
+        else:
+            for i, digest in enumerate(digests):
+                if digest is not None and (hit := same.get(digest.hex())) is not None:
                     origin = chunk.origin(i)
                     mark = encode_cursor(marks[i]) if marks is not None and marks[i] is not None else None
-                    records.append((hit[0], origin.rank, origin.batch, origin.label, mark))
-                    continue
-            render.append(len(records))
-            records.append(i)
+                    records.append((i, (hit[0], origin.rank, origin.batch, origin.label, mark)))
+                else:
+                    render.append(len(records))
+                    records.append((i, None))
         if marks is not None:
             _advance(plan, marks)
         # rows to render wait for a few chunks' worth, to look their keys up together
-        pending.append(_Part(chunk, digests, records, render, marks))
+        kept_aside = (aside, [digests[i] for i in aside], chunk.aside(aside)) if aside else None
+        pending.append(_Part(chunk, digests, records, render, marks, kept_aside))
         waiting, held = waiting + len(render), held + len(chunk)
         if waiting >= RENDER_BATCH or held >= HOLD_ROWS:
             _flush(plan, state, pending, retry_failed, unchanged)
@@ -259,14 +264,15 @@ class _Unchanged:
 
 @dataclass
 class _Part:
-    """One chunk read: its records, rows to render at ``records[render]`` (their index in
-    the chunk) until rendered."""
+    """One chunk read: the records of the rows kept in the spool ((position in the chunk,
+    record), None for the rows to render, at ``records[render]``), and the rows kept aside."""
 
     chunk: RowChunk
     digests: list[bytes | None]
     records: list[Any]
     render: list[int]
     marks: list[Any] | None
+    aside: tuple[list[int], list[bytes], Any] | None
 
 
 def _flush(
@@ -277,7 +283,8 @@ def _flush(
     pipeline = plan.pipeline
     upsert = pipeline.spec.mode == "upsert"
     rendered = [
-        {at: render_row(pipeline, part.chunk.row(part.records[at])) for at in part.render} for part in parts
+        {at: render_row(pipeline, part.chunk.row(part.records[at][0])) for at in part.render}
+        for part in parts
     ]
     keys = [r.key for items in rendered for r in items.values() if r.key is not None and r.error is None]
     known = state.lookup(pipeline.name, keys, with_request=upsert) if keys else {}
@@ -286,7 +293,7 @@ def _flush(
             unchanged.rendered(key, state_row.source_digest)
     for part, items in zip(parts, rendered, strict=True):
         _classify(plan, part, items, known, retry_failed)
-        plan.spool.add(part.records)
+        plan.spool.add(len(part.chunk), part.records, part.aside)
 
 
 def _classify(
@@ -298,16 +305,16 @@ def _classify(
     hold = pipeline.holds_in_doubt
     records, marks, digests = part.records, part.marks, part.digests
     for at, item in rendered.items():
-        i = records[at]
+        i = records[at][0]
         origin = item.row.origin
         value = marks[i] if marks is not None else None
         mark = encode_cursor(value) if value is not None else None
         base = (item.key, origin.rank, origin.batch, str(origin))
         if item.filtered:
-            records[at] = (*base, "filtered", None, None, None, None, None, mark, None, 0)
+            records[at] = (i, (*base, "filtered", None, None, None, None, None, mark, None, 0))
             continue
         if item.error is not None:
-            records[at] = (*base, "error", None, None, None, item.error, None, mark, None, 0)
+            records[at] = (i, (*base, "error", None, None, None, item.error, None, mark, None, 0))
             continue
         fp = fingerprint(name, item.params or {}, item.body)
         state_row = known.get(item.key)  # type: ignore[arg-type]
@@ -322,4 +329,4 @@ def _classify(
         refresh = int(verdict == "unchanged" and status == "delivered")
         digest = digests[i]
         text = digest.hex() if digest is not None else None
-        records[at] = (*base, verdict, fp, request, previous, reason, status, mark, text, refresh)
+        records[at] = (i, (*base, verdict, fp, request, previous, reason, status, mark, text, refresh))

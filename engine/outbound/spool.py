@@ -9,7 +9,7 @@ a newer CSV file win over an older one, and makes ``plan`` exactly the first hal
 from __future__ import annotations
 
 import json
-import marshal
+import pickle
 import sqlite3
 import tempfile
 from collections import Counter
@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from connectors.sources.base import origins
 
 _SCHEMA = """
 CREATE TABLE rows (
@@ -38,7 +40,7 @@ CREATE TABLE rows (
 );
 CREATE TABLE skipped (          -- rows found unchanged by their digest, not in rows: one chunk a row
     first INTEGER PRIMARY KEY,  -- the seq of its first row
-    data BLOB NOT NULL          -- marshal of [(seq, digest, origin, batch, rank), ...]
+    data BLOB NOT NULL          -- pickle of (first seq, positions, digests, origins: RowChunk.aside)
 )
 """
 
@@ -85,19 +87,22 @@ class Spool:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def add(self, rows: list[tuple[Any, ...]]) -> None:
-        """Rows in the order read: (key, rank, batch, origin, verdict, fingerprint, request,
-        previous, reason, state, cursor, digest, refresh) tuples; (key, rank, batch, origin,
-        cursor) for a row found unchanged by its digest (delivered, nothing else to keep); or
-        (digest, origin, batch, rank) for such a row whose key is not known (``digest`` bytes):
-        kept aside, counted unchanged, and put in the rows if :meth:`promote` names its digest."""
-        full, same, skipped = [], [], []
-        for seq, row in enumerate(rows, start=self._next):
-            size = len(row)
-            if size == 4:
-                skipped.append((seq, *row))
-            else:
-                (same if size == 5 else full).append((seq, *row))
+    def add(
+        self,
+        size: int,
+        rows: list[tuple[int, tuple[Any, ...]]],
+        aside: tuple[list[int], list[bytes], Any] | None = None,
+    ) -> None:
+        """The next ``size`` rows read. ``rows``: (position among them, record) with a record
+        (key, rank, batch, origin, verdict, fingerprint, request, previous, reason, state,
+        cursor, digest, refresh), or (key, rank, batch, origin, cursor) for a row found
+        unchanged by its digest (delivered, nothing else to keep). ``aside``: (positions,
+        digests, origins as :meth:`RowChunk.aside` describes them) of rows found unchanged by
+        their digest whose keys are not known: kept aside, counted unchanged, and put in the
+        rows if :meth:`promote` names their digest."""
+        first = self._next
+        full = [(first + at, *row) for at, row in rows if len(row) != 5]
+        same = [(first + at, *row) for at, row in rows if len(row) == 5]
         self.db.execute("BEGIN")
         if full:
             self.db.executemany(
@@ -111,11 +116,16 @@ class Spool:
                 " VALUES (?, ?, ?, ?, ?, ?, 'unchanged', 'delivered')",
                 same,
             )
-        if skipped:
-            self.db.execute("INSERT INTO skipped VALUES (?, ?)", (skipped[0][0], marshal.dumps(skipped)))
-            self._skipped.update(row[3] for row in skipped)
+        if aside is not None and aside[0]:
+            positions, digests, described = aside
+            data = pickle.dumps((first, positions, digests, described), protocol=pickle.HIGHEST_PROTOCOL)
+            self.db.execute("INSERT INTO skipped VALUES (?, ?)", (first + positions[0], data))
+            if isinstance(described, list):  # origins spelled out: they may have batches
+                self._skipped.update(batch for _label, batch, _rank in described)
+            else:
+                self._skipped[None] += len(positions)
         self.db.execute("COMMIT")
-        self._next += len(rows)
+        self._next += size
 
     def promote(self, keys: dict[bytes, str]) -> int:
         """Put the rows kept aside whose digest ``keys`` names in the rows, unchanged, with
@@ -123,9 +133,14 @@ class Spool:
         promoted = []
         if keys:
             for (data,) in self.db.execute("SELECT data FROM skipped ORDER BY first").fetchall():
-                for seq, digest, origin, batch, rank in marshal.loads(data):
+                first, positions, digests, described = pickle.loads(data)  # noqa: S301 (our own file)
+                if not any(digest in keys for digest in digests):
+                    continue
+                for at, digest, (origin, batch, rank) in zip(
+                    positions, digests, origins(described), strict=True
+                ):
                     if digest in keys:
-                        promoted.append((seq, keys[digest], rank, batch, origin))
+                        promoted.append((first + at, keys[digest], rank, batch, origin))
                         self._skipped[batch] -= 1
         if promoted:
             self.db.execute("BEGIN")
