@@ -219,6 +219,9 @@ def _advance(plan: Plan, marks: list[Any]) -> None:
             plan.cursor = top
 
 
+_SEEN, _CLAIMED = 1, 2  # a row not rendered had the digest; a rendered row's key was saved with it
+
+
 class _Unchanged:
     """Rows found unchanged by their digest are kept without their key (the spool's rows
     kept aside); the key matters only when another row has it too. Two such rows with one
@@ -226,19 +229,16 @@ class _Unchanged:
     has that row's key. Those digests are tracked here, their keys found at the end."""
 
     def __init__(self, index: dict[bytes, Any] | None):
-        # per digest: None (no row had it yet), True (a row had it), or the key a rendered row has
+        # per digest: None (neither yet), _SEEN or _CLAIMED (no key kept: memory stays flat)
         self.index = index
         self.resolve: dict[bytes, str | None] = {}  # digests of duplicate keys → the key, if known
 
     def seen(self, digest: bytes) -> None:
         assert self.index is not None
-        was = self.index[digest]
-        if was is None:
-            self.index[digest] = True
-        elif was is True:
+        if self.index[digest] is None:
+            self.index[digest] = _SEEN
+        else:  # seen again (same values: same key), or claimed by a rendered row's key
             self.resolve.setdefault(digest, None)
-        else:
-            self.resolve[digest] = was
 
     def rendered(self, key: str, saved: str | None) -> None:
         """A rendered row has ``key``, whose delivered request came from a row of digest ``saved``."""
@@ -248,10 +248,10 @@ class _Unchanged:
             digest = bytes.fromhex(saved)
         except ValueError:
             return
-        was = self.index.get(digest, False)
-        if was is None or was is True:
-            self.index[digest] = key
-            if was is True:
+        was = self.index.get(digest, _CLAIMED)
+        if was != _CLAIMED:
+            self.index[digest] = _CLAIMED
+            if was == _SEEN:
                 self.resolve[digest] = key
 
     def keys(self, state: StateStore, pipeline: str) -> dict[bytes, str]:
