@@ -132,7 +132,7 @@ class Spool:
         that key (so that :meth:`settle_duplicates` sees them). Returns how many."""
         promoted = []
         if keys:
-            for (data,) in self.db.execute("SELECT data FROM skipped ORDER BY first").fetchall():
+            for (data,) in self.db.execute("SELECT data FROM skipped ORDER BY first"):  # a chunk at a time
                 first, positions, digests, described = pickle.loads(data)  # noqa: S301 (our own file)
                 if not any(digest in keys for digest in digests):
                     continue
