@@ -4,9 +4,12 @@ Nothing here sends anything or writes to the state store; ``hgsync plan`` is thi
 alone, ``hgsync run`` is this half followed by :mod:`engine.outbound.deliver`.
 
 A row whose digest (:mod:`engine.outbound.digest`) was saved with a delivered key is
-unchanged without being rendered: state is looked up a chunk of rows at a time, by digest
-first, then by key for the rows rendered. A row rendered to the request its key delivered
-is marked for its digest to be saved by the run (``Spool.refreshed_digests``).
+unchanged without being rendered: the pipeline's saved digests are read once per run (by
+chunk of rows beyond ``DIGEST_MAP_LIMIT``), and such a row is kept aside in the spool
+without its key, origin or values (:class:`_Unchanged` finds the few whose key matters: the
+duplicates). The rows to render are looked up by key a few chunks at a time. A row rendered
+to the request its key delivered is marked for its digest to be saved by the run
+(``Spool.refreshed_digests``).
 """
 
 from __future__ import annotations
