@@ -1,16 +1,25 @@
 #!/usr/bin/env python3
-"""`make bench`: the read benchmark (1,000,000 rows through the SQL source, peak memory under
-300 MB) on PostgreSQL, or SQLite when the server is down, then the run benchmark (10,000 rows
-through `hgsync run` against the built-in sandbox), then the webhook receiver's (acknowledged
-events a second, 15 s of load). Figures only: nothing here is a test.
+"""`make bench`: every benchmark of the project, one after the other, figures only (nothing
+here is a test). A few minutes in all:
 
-The scripts take options of their own (``--help``): bench_read.py, bench_run.py,
-bench_receiver.py; and, not run here, bench_send.py (the send loop beside a bare httpx
-sender) and bench_nochange.py (a rerun where nothing changed, 100k+ rows).
+1. bench_read.py: 1,000,000 rows through the SQL source, peak memory (PostgreSQL, or SQLite
+   when the server is down);
+2. bench_run.py: 10,000 rows through `hgsync run` against the built-in sandbox, then again
+   with nothing changed;
+3. bench_send.py: the send loop next to a bare httpx sender, 10,000 rows at 0 and 20 ms of
+   latency, the sandbox in its own process;
+4. bench_nochange.py: a rerun of 100,000 delivered rows with nothing changed, then with 1%
+   changed, and a profile summary of the no-change pass (cProfile, top functions by
+   cumulative time); ``--million`` adds the same over 1,000,000 rows (several minutes more,
+   most of it seeding);
+5. bench_receiver.py: the webhook receiver, acknowledged events a second over 15 s.
+
+Each script takes options of its own (``--help``).
 """
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -34,18 +43,31 @@ def postgres_down() -> str | None:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(
+        description="`make bench`: every benchmark of the project in turn, figures only; a few minutes.",
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--million", action="store_true", help="also the no-change pass over 1,000,000 rows")
+    args = parser.parse_args()
+
     database = "postgres"
     if (reason := postgres_down()) is not None:
         print(f"bench: PostgreSQL is not reachable ({reason}); reading from SQLite instead")
         print("  (scripts/ensure-services starts it)")
         database = "sqlite"
-    codes = [
-        subprocess.run(
-            [sys.executable, str(HERE / "bench_read.py"), "--db", database], check=False
-        ).returncode,
-        subprocess.run([sys.executable, str(HERE / "bench_run.py")], check=False).returncode,
-        subprocess.run([sys.executable, str(HERE / "bench_receiver.py"), "--seconds", "15"], check=False).returncode,
+    scripts = [
+        ["bench_read.py", "--db", database],
+        ["bench_run.py"],
+        ["bench_send.py"],
+        ["bench_nochange.py", "--profile"],
+        *([["bench_nochange.py", "--rows", "1000000"]] if args.million else []),
+        ["bench_receiver.py", "--seconds", "15"],
     ]
+    codes = []
+    for script, *options in scripts:
+        print(flush=True)
+        codes.append(subprocess.run([sys.executable, str(HERE / script), *options], check=False).returncode)
     return max(codes)
 
 

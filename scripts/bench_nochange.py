@@ -9,11 +9,14 @@ Builds a throwaway project (a SQLite marketplace of ``--rows`` cancellations, on
 store as if every row had been delivered: the rows are planned with hgsync's own code and
 recorded delivered, without their source digests (as a store written before digests were
 kept). Seeding is not timed. Then ``hgsync run`` runs as a subprocess, as an operator
-would, against the built-in sandbox (in this process):
+would, against the built-in sandbox (in a process of its own):
 
 1. no change, digests not saved yet: every row is rendered; the run saves the digests;
 2. no change: rows are skipped by digest, without rendering;
 3. 1% of the rows changed (their reason): exactly that many requests must be sent.
+
+``--profile`` then plans the no-change pass once more in this process under cProfile and
+prints the top functions by cumulative time (the profile summary of `make bench`).
 
 For each it prints the plan phase (read and diff) in rows per second, the whole run's wall
 time (process start included) and its peak resident memory (``ru_maxrss``).
@@ -30,9 +33,11 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from bench_run import REASONS, make_project, phases, run_hgsync  # noqa: E402
+from bench_sandbox import sandbox_process  # noqa: E402
 
 PIPELINE = "cancels"
 
@@ -85,6 +90,56 @@ def seed(home: Path) -> float:
     return time.perf_counter() - started
 
 
+def profile(home: Path, top: int = 25) -> None:
+    """Plan the no-change pass in this process under cProfile; print the top functions."""
+    import cProfile
+    import io
+    import pstats
+
+    from engine.definitions.loader import load_project
+    from engine.definitions.settings import resolve_url
+    from engine.outbound.plan import build_plan
+    from engine.outbound.spool import Spool
+    from engine.store import StateStore
+
+    here = Path.cwd()
+    os.chdir(home)
+    try:
+        project = load_project(home)
+        assert project.settings is not None
+        pipeline = project.pipeline(PIPELINE)
+        state = StateStore(resolve_url(project.settings.state, home))
+        source = pipeline.make_source(project.settings, home, state)
+        profiler = cProfile.Profile()
+        try:
+            with Spool() as spool:
+                started = time.perf_counter()
+                profiler.enable()
+                plan = build_plan(pipeline, source, state, spool)
+                profiler.disable()
+                seconds = time.perf_counter() - started
+        finally:
+            source.close()
+            state.close()
+    finally:
+        os.chdir(here)
+    print(
+        f"  profile of the no-change plan, in process under cProfile: {plan.read:,} rows in {seconds:.2f}s,"
+        f" unchanged {plan.counts.get('unchanged', 0):,}; top {top} by cumulative time:"
+    )
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(top)
+    table = out.getvalue()
+    lines = table[table.index("ncalls") :].rstrip().splitlines()
+    print(
+        "\n".join(
+            "    " + line.replace(str(ROOT) + "/", "").replace(str(Path(sys.prefix)) + "/", "")
+            for line in lines
+        )
+    )
+
+
 def change(home: Path, every: int) -> int:
     """Give every ``every``-th row another reason; returns how many changed."""
     db = sqlite3.connect(home / "marketplace.db")
@@ -114,17 +169,17 @@ def report(title: str, run: dict, rows: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--profile", action="store_true", help="then print a profile of the no-change plan")
     parser.add_argument("--changed", type=float, default=1.0, help="percent of rows changed in the last run")
     args = parser.parse_args()
 
-    from connectors.hepsiglobal.sandbox import Sandbox
     from engine import logging as hglog
 
     hglog.configure(json=True, level="warning")
     failed = []
     with (
         tempfile.TemporaryDirectory(prefix="hgsync-bench-") as folder,
-        Sandbox(port=0, client_id="bench", client_secret="bench-secret") as sandbox,
+        sandbox_process("bench", "bench-secret") as sandbox,
     ):
         home = Path(folder)
         make_project(home, args.rows, sandbox.url, 16, "sqlite:///state/state.db")
@@ -137,12 +192,14 @@ def main() -> int:
         second = report("no change                       ", run_hgsync(home), args.rows)
         changed = change(home, max(1, round(100 / args.changed)))
         third = report(f"{changed:,} changed ({args.changed:g}%)        ", run_hgsync(home), args.rows)
+        if args.profile:
+            profile(home)
         if first.get("unchanged") != args.rows or second.get("unchanged") != args.rows:
             failed.append("a no-change run found changes")
         if third.get("sent") != changed or third.get("delivered") != changed:
             failed.append(f"{third.get('sent')} sent after {changed} changed")
-        if len(sandbox.records()) != changed:
-            failed.append(f"the sandbox received {len(sandbox.records())} requests, expected {changed}")
+        if sandbox.count() != changed:
+            failed.append(f"the sandbox received {sandbox.count()} requests, expected {changed}")
     for reason in failed:
         print(f"FAIL: {reason}")
     return 1 if failed else 0

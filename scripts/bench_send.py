@@ -4,8 +4,10 @@
     .venv/bin/python scripts/bench_send.py                       # 10,000 rows, concurrency 16
     .venv/bin/python scripts/bench_send.py --rows 2000 --latency 0 --repeat 3
 
-Serves the built-in HG sandbox in this process (no rate limit; a latency is the sandbox's
-``delay`` fault on every request), then for each latency runs, interleaved, ``hgsync run``
+Serves the built-in HG sandbox in a process of its own (``hgsync sandbox``, no rate limit; a
+latency is the sandbox's ``delay`` fault on every request; ``--in-process`` serves it from
+this process instead, as before, where it shares a GIL with nothing measured but competes
+for the same 2 cores), then for each latency runs, interleaved, ``hgsync run``
 over ``--rows`` new cancellations (a fresh project and state store each time, as in
 ``bench_run.py``) and a bare sender: a few lines of ``httpx.AsyncClient`` in a subprocess,
 sending the same number of the same requests at the same concurrency, with a token and
@@ -22,6 +24,8 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_run import make_project, phases, run_hgsync  # noqa: E402
+from bench_sandbox import sandbox_process  # noqa: E402
 
 CLIENT = ("bench", "bench-secret")
 
@@ -101,29 +106,52 @@ def run_ours(url: str, rows: int, concurrency: int) -> dict[str, Any]:
     return {"seconds": send_s, "ok": delivered, "cpu": run["cpu"]}
 
 
+class _InProcess:
+    """The in-process sandbox, with the process sandbox's calls."""
+
+    def __init__(self, sandbox: Any):
+        self.sandbox, self.url = sandbox, sandbox.url
+
+    def set_faults(self, **faults: Any) -> None:
+        from connectors.hepsiglobal.sandbox import Faults
+
+        self.sandbox.set_faults(Faults(**faults))
+
+
+@contextmanager
+def serve_sandbox(in_process: bool) -> Iterator[Any]:
+    if not in_process:
+        with sandbox_process(*CLIENT) as sandbox:
+            yield sandbox
+        return
+    from connectors.hepsiglobal.sandbox import Sandbox
+
+    with Sandbox(port=0, client_id=CLIENT[0], client_secret=CLIENT[1]) as sandbox:
+        yield _InProcess(sandbox)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--latency", type=float, action="append", help="ms; repeatable (default 0 and 20)")
     parser.add_argument("--repeat", type=int, default=1, help="interleaved runs of each sender per latency")
+    parser.add_argument("--in-process", action="store_true", help="serve the sandbox from this process")
     parser.add_argument("--bare", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
         print(json.dumps(asyncio.run(bare_send(args.bare, args.rows, args.concurrency))))
         return 0
 
-    from connectors.hepsiglobal.sandbox import Faults, Sandbox
     from engine import logging as hglog
 
     hglog.configure(json=True, level="warning")
     failed = False
-    with Sandbox(port=0, client_id=CLIENT[0], client_secret=CLIENT[1]) as sandbox:
-        print(
-            f"bench_send: {args.rows:,} rows, concurrency {args.concurrency}, no rate limit, in-process sandbox"
-        )
+    with serve_sandbox(args.in_process) as sandbox:
+        where = "in-process sandbox" if args.in_process else "sandbox in its own process"
+        print(f"bench_send: {args.rows:,} rows, concurrency {args.concurrency}, no rate limit, {where}")
         for latency in args.latency or [0.0, 20.0]:
-            sandbox.set_faults(Faults(delay=latency / 1000, rate_delay=1.0 if latency else 0.0))
+            sandbox.set_faults(delay=latency / 1000, rate_delay=1.0 if latency else 0.0)
             results: dict[str, list[dict[str, Any]]] = {"hgsync": [], "bare": []}
             for _ in range(args.repeat):
                 results["hgsync"].append(run_ours(sandbox.url, args.rows, args.concurrency))

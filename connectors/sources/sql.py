@@ -28,10 +28,10 @@ from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 from connectors.sources.base import (
     CursorRead,
     Incremental,
-    Origin,
     Row,
     SourceConnector,
     SourceContext,
+    TupleChunk,
 )
 from engine.definitions.settings import describe_db_error, resolve_url
 from engine.definitions.values import parse_lookback
@@ -128,6 +128,30 @@ def value_fixes(dialect: str, description: Sequence[Any] | None) -> list[tuple[i
             elif type_code == _MY_TIME:
                 fixes.append((position, _time_of_day))
     return fixes
+
+
+def _type_processors(
+    dialect: sa.Dialect, statement: Any, description: Sequence[Any] | None
+) -> list[tuple[int, Callable[[Any], Any]]]:
+    """What SQLAlchemy would make of the driver's values by column type (SQLite's DATETIME text
+    into a datetime, NUMERIC into a Decimal...), for the records read past its result rows."""
+    columns = list(getattr(statement, "selected_columns", ()))
+    processors = []
+    for position, (column, described) in enumerate(zip(columns, description or (), strict=False)):
+        process = column.type.dialect_impl(dialect).result_processor(dialect, described[1])
+        if process is not None:
+            processors.append((position, process))
+    return processors
+
+
+def _fixed(record: Sequence[Any], fixes: list[tuple[int, Callable[[Any], Any]]]) -> tuple[Any, ...]:
+    if not fixes:
+        return tuple(record)
+    values = list(record)
+    for position, fix in fixes:
+        if values[position] is not None:
+            values[position] = fix(values[position])
+    return tuple(values)
 
 
 def _query_text(query: str) -> str:
@@ -239,31 +263,46 @@ class SqlSource(SourceConnector):
             raise SourceError(f"{self._label()}: {describe_db_error(exc)}") from None
 
     def read(self, cursor: CursorRead | None = None) -> Iterator[Row]:
+        for chunk in self.read_chunks(cursor):
+            yield from (chunk.row(i) for i in range(len(chunk)))
+
+    def read_chunks(self, cursor: CursorRead | None = None, size: int = 2000) -> Iterator[TupleChunk]:
+        """The records as the driver gives them (tuples), ``chunk_size`` of config at a time (not
+        ``size``): no dict, origin or SQLAlchemy row per record until the engine asks for one."""
         label = self._label()
         try:
             with self.engine.connect() as conn:
                 statement, keys = self._statement(conn, cursor)
                 streaming = conn.execution_options(stream_results=True, yield_per=self.config.chunk_size)
                 with streaming.execute(statement) as result:
-                    names = list(result.keys())
-                    fixes = [
-                        (names[position], fix)
-                        for position, fix in value_fixes(conn.dialect.name, result.cursor.description)
-                    ]
-                    one = keys[0] if len(keys) == 1 else None
-                    for number, record in enumerate(result, start=1):
-                        values = dict(zip(names, record, strict=True))
-                        for name, fix in fixes:
-                            if values[name] is not None:
-                                values[name] = fix(values[name])
-                        if one is not None:  # the usual case, made cheap
-                            yield Row(values, Origin(f"{label}({one}={values[one]!r})"))
-                        elif keys:
-                            ident = ", ".join(f"{k}={values[k]!r}" for k in keys)
-                            yield Row(values, Origin(f"{label}({ident})"))
+                    names = tuple(result.keys())
+                    description = result.cursor.description
+                    ours = value_fixes(conn.dialect.name, description)
+                    fixes = _type_processors(conn.dialect, statement, description) + ours
+                    positions = tuple(names.index(k) for k in keys)
+                    # SQLAlchemy fetched the first record already (to describe the result), and
+                    # converted it by type; the rest comes from the DB-API cursor: plain tuples
+                    head = result.fetchone()
+                    records = [] if head is None else [_fixed(head, ours)]
+                    raw, first, more = result.cursor, 1, head is not None
+                    while more:
+                        fetched = raw.fetchmany(self.config.chunk_size)
+                        more = bool(fetched)
+                        if fixes:
+                            records += [_fixed(record, fixes) for record in fetched]
                         else:
-                            yield Row(values, Origin(f"{label} row {number}"))
+                            records += (
+                                fetched
+                                if not fetched or isinstance(fetched[0], tuple)
+                                else map(tuple, fetched)
+                            )
+                        if records:
+                            yield TupleChunk(names, records, label, positions, first)
+                            first += len(records)
+                            records = []
         except SQLAlchemyError as exc:
+            raise SourceError(f"{label}: {describe_db_error(exc)}") from None
+        except self.engine.dialect.loaded_dbapi.Error as exc:
             raise SourceError(f"{label}: {describe_db_error(exc)}") from None
 
     def close(self) -> None:

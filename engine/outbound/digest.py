@@ -3,8 +3,8 @@
 A row's request is a function of the row's values and of the pipeline's definition: its
 file (templates, ``when``, mode...), the operation as configured (name, method, path, body
 model: config can correct them) and the mapping code that renders (its templates' filters).
-:func:`definition_digest` hashes the second part once per run; :func:`row_digest` hashes a
-row's values with it. The state store keeps the digest of the row that rendered a key's
+:func:`definition_digest` hashes the second part once per run; :func:`row_digests` hashes
+rows' values with it. The state store keeps the digest of the row that rendered a key's
 delivered request: a row with the same digest would render to the very same request.
 Changing anything of the definition changes every digest, so every row is rendered again.
 """
@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from connectors.sources.base import RowChunk, TupleChunk
 from engine.definitions.pipeline import Pipeline
 
 DIGEST_BYTES = 16
@@ -61,7 +62,28 @@ def definition_digest(pipeline: Pipeline) -> bytes:
     return digest.digest()
 
 
-def row_digest(definition: bytes, values: dict[str, Any]) -> str:
-    """The digest of one row's values (names, types and values, in the source's order)."""
-    text = repr(values).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(text, digest_size=DIGEST_BYTES, key=definition).hexdigest()
+def row_digests(definition: bytes, chunk: RowChunk) -> list[bytes | None]:
+    """The digest of each row of ``chunk`` (its column names, and its values' types and values,
+    in the source's order), None for a row the source could not read whole."""
+    if isinstance(chunk, TupleChunk):  # one set of columns: hashed once
+        base = hashlib.blake2b(_names(chunk.names), digest_size=DIGEST_BYTES, key=definition)
+        digests: list[bytes | None] = []
+        for values in chunk.values:
+            digest = base.copy()
+            digest.update(repr(values).encode("utf-8", "surrogatepass"))
+            digests.append(digest.digest())
+        return digests
+    return [
+        None
+        if record is None
+        else hashlib.blake2b(
+            _names(record[0]) + repr(record[1]).encode("utf-8", "surrogatepass"),
+            digest_size=DIGEST_BYTES,
+            key=definition,
+        ).digest()
+        for record in chunk.records()
+    ]
+
+
+def _names(names: tuple[str, ...]) -> bytes:
+    return repr(names).encode("utf-8", "surrogatepass") + b"\0"

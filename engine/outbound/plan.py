@@ -4,30 +4,36 @@ Nothing here sends anything or writes to the state store; ``hgsync plan`` is thi
 alone, ``hgsync run`` is this half followed by :mod:`engine.outbound.deliver`.
 
 A row whose digest (:mod:`engine.outbound.digest`) was saved with a delivered key is
-unchanged without being rendered: state is looked up a chunk of rows at a time, by digest
-first, then by key for the rows rendered. A row rendered to the request its key delivered
-is marked for its digest to be saved by the run (``Spool.refreshed_digests``).
+unchanged without being rendered: the pipeline's saved digests are read once per run (by
+chunk of rows beyond ``DIGEST_MAP_LIMIT``), and such a row is kept aside in the spool
+without its key, origin or values (:class:`_Unchanged` finds the few whose key matters: the
+duplicates). The rows to render are looked up by key a few chunks at a time. A row rendered
+to the request its key delivered is marked for its digest to be saved by the run
+(``Spool.refreshed_digests``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
-from connectors.sources.base import CursorRead, Row, SourceConnector
+from connectors.sources.base import CursorRead, Row, RowChunk, SourceConnector
 from engine.definitions.pipeline import Pipeline
 from engine.errors import Interrupted
 from engine.mapping.render import Leaf, RenderError, RowValues, columns_used
 from engine.outbound.cursor import encode as encode_cursor
 from engine.outbound.diff import SEND, canonical, changes, classify, fingerprint
-from engine.outbound.digest import definition_digest, row_digest
+from engine.outbound.digest import definition_digest, row_digests
 from engine.outbound.spool import Spool, SpoolRow
 from engine.store import StateStore
 
 CHUNK = 2000
+RENDER_BATCH = 500  # rows to render whose keys are looked up together
+HOLD_ROWS = 50_000  # rows read held at most while they wait
+# digests of delivered keys held in memory at once (~90 bytes each); beyond, looked up by chunk
+DIGEST_MAP_LIMIT = 2_000_000
 VERDICTS = ("new", "changed", "unchanged", "retry", "rejected", "held", "filtered", "error", "superseded")
 
 
@@ -123,12 +129,6 @@ def _text(value: Any, where: str) -> str:
     return text
 
 
-def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
-    iterator = iter(rows)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-
-
 @dataclass
 class Plan:
     """What a run would do, with the spool holding every row."""
@@ -168,66 +168,175 @@ def build_plan(
 ) -> Plan:
     """Read ``source``, render every row into ``spool`` and classify it against ``state``."""
     plan = Plan(pipeline, spool, source=source, since=cursor)
-    method = pipeline.operation.method
-    name = pipeline.operation.name
-    hold = pipeline.holds_in_doubt
     definition = definition_digest(pipeline)
-    upsert = pipeline.spec.mode == "upsert"
-    for chunk in _chunks(source.read(cursor), CHUNK):
+    # the digests saved with delivered keys, all at once (None: too many, looked up by chunk)
+    index = state.digest_map(pipeline.name, DIGEST_MAP_LIMIT)
+    unchanged = _Unchanged(index)
+    pending: list[_Part] = []
+    waiting = held = 0
+    for chunk in source.read_chunks(cursor, CHUNK):
         if stop is not None and stop():
             raise Interrupted("stopped while reading the source; nothing was sent")
-        digests = [row_digest(definition, row.values) if row.error is None else None for row in chunk]
-        # a row whose digest was saved with a delivered key renders to that key's request: unchanged
-        same = state.lookup_digests(pipeline.name, [d for d in digests if d is not None])
-        rendered = {
-            i: render_row(pipeline, row)
-            for i, (row, digest) in enumerate(zip(chunk, digests, strict=True))
-            if digest not in same
-        }
-        keys = [r.key for r in rendered.values() if r.key is not None and r.error is None]
-        known = state.lookup(pipeline.name, keys, with_request=upsert) if keys else {}
-        records = []
-        for i, (row, digest) in enumerate(zip(chunk, digests, strict=True)):
-            origin = row.origin
-            mark = None
-            if cursor is not None:
-                value = row.values.get(cursor.column)
-                if value is not None:
-                    mark = encode_cursor(value)
-                    if plan.cursor is None or value > plan.cursor:
-                        plan.cursor = value
-            item = rendered.get(i)
-            if item is None:  # its digest matched: unchanged, not rendered
-                records.append((same[digest][0], origin.rank, origin.batch, str(origin), mark))  # type: ignore[index]
-                continue
-            base = (item.key, origin.rank, origin.batch, str(origin))
-            if item.filtered:
-                records.append((*base, "filtered", None, None, None, None, None, mark, None, 0))
-            elif item.error is not None:
-                records.append((*base, "error", None, None, None, item.error, None, mark, None, 0))
-            else:
-                fp = fingerprint(name, item.params or {}, item.body)
-                state_row = known.get(item.key)  # type: ignore[arg-type]
-                verdict = classify(
-                    pipeline.spec.mode, state_row, fp, retry_failed=retry_failed, hold_in_doubt=hold
-                )
-                if (
-                    verdict == "unchanged"
-                    and state_row is not None
-                    and state_row.fingerprint not in (None, fp)
-                ):
-                    plan.differ += 1  # insert mode sends a key once: a later change is not resent
-                previous = state_row.request if (verdict == "changed" and state_row is not None) else None
-                reason = (
-                    state_row.last_error if verdict in ("retry", "rejected", "held") and state_row else None
-                )
-                request = canonical(item.request(method))
-                status = state_row.status if state_row is not None else None
-                # rendered unchanged: the digest is saved with the key, to skip rendering next time
-                refresh = int(verdict == "unchanged" and status == "delivered")
-                records.append((*base, verdict, fp, request, previous, reason, status, mark, digest, refresh))
-        spool.add(records)
+        digests = row_digests(definition, chunk)
+        marks = chunk.column(cursor.column) if cursor is not None else None
+        if index is None:
+            found = [d.hex() for d in digests if d is not None]
+            same = state.lookup_digests(pipeline.name, found) if found else {}
+        records: list[Any] = []  # (position in the chunk, record) of the rows kept in the spool
+        render: list[int] = []  # the indexes in records of those to render (their record: None)
+        aside: list[int] = []  # positions of rows found unchanged by digest, key not known
+        if index is not None:
+            seen = unchanged.seen
+            for i, digest in enumerate(digests):
+                if digest in index:  # saved with a delivered key: unchanged, not rendered
+                    seen(digest)
+                    aside.append(i)
+                else:
+                    render.append(len(records))
+                    records.append((i, None))
+        else:
+            for i, digest in enumerate(digests):
+                if digest is not None and (hit := same.get(digest.hex())) is not None:
+                    origin = chunk.origin(i)
+                    mark = encode_cursor(marks[i]) if marks is not None and marks[i] is not None else None
+                    records.append((i, (hit[0], origin.rank, origin.batch, origin.label, mark)))
+                else:
+                    render.append(len(records))
+                    records.append((i, None))
+        if marks is not None:
+            _advance(plan, marks)
+        # rows to render wait for a few chunks' worth, to look their keys up together
+        kept_aside = (aside, [digests[i] for i in aside], chunk.aside(aside)) if aside else None
+        pending.append(_Part(chunk, digests, records, render, marks, kept_aside))
+        waiting, held = waiting + len(render), held + len(chunk)
+        if waiting >= RENDER_BATCH or held >= HOLD_ROWS:
+            _flush(plan, state, pending, retry_failed, unchanged)
+            pending, waiting, held = [], 0, 0
         plan.read += len(chunk)
+    _flush(plan, state, pending, retry_failed, unchanged)
+    spool.promote(unchanged.keys(state, pipeline.name))
     spool.settle_duplicates()
     plan.counts = spool.counts()
     return plan
+
+
+def _advance(plan: Plan, marks: list[Any]) -> None:
+    """The highest cursor value read so far."""
+    values = [value for value in marks if value is not None]
+    if values:
+        top = max(values)
+        if plan.cursor is None or top > plan.cursor:
+            plan.cursor = top
+
+
+_SEEN, _CLAIMED = 1, 2  # a row not rendered had the digest; a rendered row's key was saved with it
+
+
+class _Unchanged:
+    """Rows found unchanged by their digest are kept without their key (the spool's rows
+    kept aside); the key matters only when another row has it too. Two such rows with one
+    digest have one key; a rendered row whose key was saved with the digest of such a row
+    has that row's key. Those digests are tracked here, their keys found at the end."""
+
+    def __init__(self, index: dict[bytes, Any] | None):
+        # per digest: None (neither yet), _SEEN or _CLAIMED (no key kept: memory stays flat)
+        self.index = index
+        self.resolve: dict[bytes, str | None] = {}  # digests of duplicate keys → the key, if known
+
+    def seen(self, digest: bytes) -> None:
+        assert self.index is not None
+        if self.index[digest] is None:
+            self.index[digest] = _SEEN
+        else:  # seen again (same values: same key), or claimed by a rendered row's key
+            self.resolve.setdefault(digest, None)
+
+    def rendered(self, key: str, saved: str | None) -> None:
+        """A rendered row has ``key``, whose delivered request came from a row of digest ``saved``."""
+        if self.index is None or saved is None:
+            return
+        try:
+            digest = bytes.fromhex(saved)
+        except ValueError:
+            return
+        was = self.index.get(digest, _CLAIMED)
+        if was != _CLAIMED:
+            self.index[digest] = _CLAIMED
+            if was == _SEEN:
+                self.resolve[digest] = key
+
+    def keys(self, state: StateStore, pipeline: str) -> dict[bytes, str]:
+        unknown = [digest.hex() for digest, key in self.resolve.items() if key is None]
+        found = state.lookup_digests(pipeline, unknown) if unknown else {}
+        keys = {digest: key for digest, key in self.resolve.items() if key is not None}
+        keys.update({bytes.fromhex(digest): hit[0] for digest, hit in found.items()})
+        return keys
+
+
+@dataclass
+class _Part:
+    """One chunk read: the records of the rows kept in the spool ((position in the chunk,
+    record), None for the rows to render, at ``records[render]``), and the rows kept aside."""
+
+    chunk: RowChunk
+    digests: list[bytes | None]
+    records: list[Any]
+    render: list[int]
+    marks: list[Any] | None
+    aside: tuple[list[int], list[bytes], Any] | None
+
+
+def _flush(
+    plan: Plan, state: StateStore, parts: list[_Part], retry_failed: bool, unchanged: _Unchanged
+) -> None:
+    """Render the rows waiting in ``parts``, classify them against the state store (their keys
+    looked up together), and put every part's records in the spool, in the order read."""
+    pipeline = plan.pipeline
+    upsert = pipeline.spec.mode == "upsert"
+    rendered = [
+        {at: render_row(pipeline, part.chunk.row(part.records[at][0])) for at in part.render}
+        for part in parts
+    ]
+    keys = [r.key for items in rendered for r in items.values() if r.key is not None and r.error is None]
+    known = state.lookup(pipeline.name, keys, with_request=upsert) if keys else {}
+    for key in keys:
+        if (state_row := known.get(key)) is not None:
+            unchanged.rendered(key, state_row.source_digest)
+    for part, items in zip(parts, rendered, strict=True):
+        _classify(plan, part, items, known, retry_failed)
+        plan.spool.add(len(part.chunk), part.records, part.aside)
+
+
+def _classify(
+    plan: Plan, part: _Part, rendered: dict[int, Rendered], known: dict[str, Any], retry_failed: bool
+) -> None:
+    """Put the records of ``part``'s rendered rows in their place."""
+    pipeline = plan.pipeline
+    method, name = pipeline.operation.method, pipeline.operation.name
+    hold = pipeline.holds_in_doubt
+    records, marks, digests = part.records, part.marks, part.digests
+    for at, item in rendered.items():
+        i = records[at][0]
+        origin = item.row.origin
+        value = marks[i] if marks is not None else None
+        mark = encode_cursor(value) if value is not None else None
+        base = (item.key, origin.rank, origin.batch, str(origin))
+        if item.filtered:
+            records[at] = (i, (*base, "filtered", None, None, None, None, None, mark, None, 0))
+            continue
+        if item.error is not None:
+            records[at] = (i, (*base, "error", None, None, None, item.error, None, mark, None, 0))
+            continue
+        fp = fingerprint(name, item.params or {}, item.body)
+        state_row = known.get(item.key)  # type: ignore[arg-type]
+        verdict = classify(pipeline.spec.mode, state_row, fp, retry_failed=retry_failed, hold_in_doubt=hold)
+        if verdict == "unchanged" and state_row is not None and state_row.fingerprint not in (None, fp):
+            plan.differ += 1  # insert mode sends a key once: a later change is not resent
+        previous = state_row.request if (verdict == "changed" and state_row is not None) else None
+        reason = state_row.last_error if verdict in ("retry", "rejected", "held") and state_row else None
+        request = canonical(item.request(method))
+        status = state_row.status if state_row is not None else None
+        # rendered unchanged: the digest is saved with the key, to skip rendering next time
+        refresh = int(verdict == "unchanged" and status == "delivered")
+        digest = digests[i]
+        text = digest.hex() if digest is not None else None
+        records[at] = (i, (*base, verdict, fp, request, previous, reason, status, mark, text, refresh))

@@ -9,6 +9,7 @@ a newer CSV file win over an older one, and makes ``plan`` exactly the first hal
 from __future__ import annotations
 
 import json
+import pickle
 import sqlite3
 import tempfile
 from collections import Counter
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from connectors.sources.base import origins
 
 _SCHEMA = """
 CREATE TABLE rows (
@@ -34,6 +37,10 @@ CREATE TABLE rows (
     digest TEXT,                -- of the source row and the pipeline's definition (engine.outbound.digest)
     refresh INTEGER,            -- 1: rendered unchanged, its digest to be saved with the key
     outcome TEXT                -- delivered rejected failed, once sent
+);
+CREATE TABLE skipped (          -- rows found unchanged by their digest, not in rows: one chunk a row
+    first INTEGER PRIMARY KEY,  -- the seq of its first row
+    data BLOB NOT NULL          -- pickle of (first seq, positions, digests, origins: RowChunk.aside)
 )
 """
 
@@ -65,8 +72,9 @@ class Spool:
         )
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
-        self.db.execute(_SCHEMA)
+        self.db.executescript(_SCHEMA)
         self._indexed = False
+        self._skipped: Counter[str | None] = Counter()  # rows in ``skipped`` not promoted, by batch
         self._next = 1  # the seq of the next row added
 
     def close(self) -> None:
@@ -79,26 +87,70 @@ class Spool:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def add(self, rows: list[tuple[Any, ...]]) -> None:
-        """Rows in the order read: (key, rank, batch, origin, verdict, fingerprint, request,
-        previous, reason, state, cursor, digest, refresh) tuples, or (key, rank, batch, origin,
-        cursor) for a row found unchanged by its digest (delivered, nothing else to keep)."""
-        full, same = [], []
-        for seq, row in enumerate(rows, start=self._next):
-            (same if len(row) == 5 else full).append((seq, *row))
-        self._next += len(rows)
+    def add(
+        self,
+        size: int,
+        rows: list[tuple[int, tuple[Any, ...]]],
+        aside: tuple[list[int], list[bytes], Any] | None = None,
+    ) -> None:
+        """The next ``size`` rows read. ``rows``: (position among them, record) with a record
+        (key, rank, batch, origin, verdict, fingerprint, request, previous, reason, state,
+        cursor, digest, refresh), or (key, rank, batch, origin, cursor) for a row found
+        unchanged by its digest (delivered, nothing else to keep). ``aside``: (positions,
+        digests, origins as :meth:`RowChunk.aside` describes them) of rows found unchanged by
+        their digest whose keys are not known: kept aside, counted unchanged, and put in the
+        rows if :meth:`promote` names their digest."""
+        first = self._next
+        full = [(first + at, *row) for at, row in rows if len(row) != 5]
+        same = [(first + at, *row) for at, row in rows if len(row) == 5]
         self.db.execute("BEGIN")
-        self.db.executemany(
-            "INSERT INTO rows (seq, key, rank, batch, origin, verdict, fingerprint, request, previous, reason, state,"
-            " cursor, digest, refresh) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            full,
-        )
-        self.db.executemany(
-            "INSERT INTO rows (seq, key, rank, batch, origin, cursor, verdict, state)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'unchanged', 'delivered')",
-            same,
-        )
+        if full:
+            self.db.executemany(
+                "INSERT INTO rows (seq, key, rank, batch, origin, verdict, fingerprint, request, previous, reason,"
+                " state, cursor, digest, refresh) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                full,
+            )
+        if same:
+            self.db.executemany(
+                "INSERT INTO rows (seq, key, rank, batch, origin, cursor, verdict, state)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'unchanged', 'delivered')",
+                same,
+            )
+        if aside is not None and aside[0]:
+            positions, digests, described = aside
+            data = pickle.dumps((first, positions, digests, described), protocol=pickle.HIGHEST_PROTOCOL)
+            self.db.execute("INSERT INTO skipped VALUES (?, ?)", (first + positions[0], data))
+            if isinstance(described, list):  # origins spelled out: they may have batches
+                self._skipped.update(batch for _label, batch, _rank in described)
+            else:
+                self._skipped[None] += len(positions)
         self.db.execute("COMMIT")
+        self._next += size
+
+    def promote(self, keys: dict[bytes, str]) -> int:
+        """Put the rows kept aside whose digest ``keys`` names in the rows, unchanged, with
+        that key (so that :meth:`settle_duplicates` sees them). Returns how many."""
+        promoted = []
+        if keys:
+            for (data,) in self.db.execute("SELECT data FROM skipped ORDER BY first"):  # a chunk at a time
+                first, positions, digests, described = pickle.loads(data)  # noqa: S301 (our own file)
+                if not any(digest in keys for digest in digests):
+                    continue
+                for at, digest, (origin, batch, rank) in zip(
+                    positions, digests, origins(described), strict=True
+                ):
+                    if digest in keys:
+                        promoted.append((first + at, keys[digest], rank, batch, origin))
+                        self._skipped[batch] -= 1
+        if promoted:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "INSERT INTO rows (seq, key, rank, batch, origin, verdict, state)"
+                " VALUES (?, ?, ?, ?, ?, 'unchanged', 'delivered')",
+                promoted,
+            )
+            self.db.execute("COMMIT")
+        return len(promoted)
 
     def settle_duplicates(self) -> int:
         """Rows sharing a key: those from an older batch than the newest holding the key are
@@ -140,9 +192,11 @@ class Spool:
         return len(updates)
 
     def counts(self) -> Counter[str]:
-        return Counter(
+        counts = Counter(
             dict(self.db.execute("SELECT verdict, COUNT(*) FROM rows GROUP BY verdict").fetchall())
         )
+        counts["unchanged"] += sum(self._skipped.values())
+        return +counts
 
     def _rows(self, where: str, params: tuple[Any, ...] = (), limit: int | None = None) -> list[SpoolRow]:
         sql = (
@@ -229,6 +283,9 @@ class Spool:
         query = "SELECT batch, COALESCE(outcome, verdict), COUNT(*) FROM rows WHERE batch IS NOT NULL GROUP BY 1, 2"
         for batch, state, count in self.db.execute(query):
             result.setdefault(batch, Counter())[state] = count
+        for batch, count in self._skipped.items():
+            if batch is not None and count:
+                result.setdefault(batch, Counter())["unchanged"] += count
         return result
 
 

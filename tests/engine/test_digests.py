@@ -132,3 +132,48 @@ def test_a_key_sent_again_loses_its_digest_until_delivered(cancels, sandbox):
     result = project.cli("run", "cancels")
     assert result.exit_code == 0, result.output
     assert _digests(project)["100000_HBV00000002"] is not None
+
+
+def test_a_duplicate_read_before_the_row_it_repeats_is_found(cancels, sandbox):
+    project = cancels(10, mode="upsert")
+    assert project.cli("run", "cancels").exit_code == 0
+    # id 0 comes first, is rendered (its digest is new) and has the key of id 4, not rendered
+    project.sql("INSERT INTO cancels SELECT 0, order_number, sku, reason FROM cancels WHERE id = 4")
+    sandbox.reset()
+    result = project.cli("run", "cancels")
+    assert result.exit_code == 1
+    assert "cancels(id=0) key '100001_HBV00000004': duplicate key" in result.output
+    assert "cancels(id=4) key '100001_HBV00000004': duplicate key" in result.output
+    assert "unchanged 9" in result.output and sandbox.records() == []
+
+
+def test_identical_rows_not_rendered_are_duplicates(cancels, sandbox):
+    project = cancels(10, mode="upsert")
+    query = "query: SELECT order_number, sku, reason FROM cancels ORDER BY id"
+    project.pipeline("cancels", (CANCEL_PIPELINE % "upsert").replace("table: cancels", query))
+    assert project.cli("run", "cancels").exit_code == 0
+    assert "unchanged 10" in project.cli("run", "cancels").output  # digests saved, none rendered
+    # the very same values twice: one digest, one key, both rows held back
+    project.sql("INSERT INTO cancels SELECT 11, order_number, sku, reason FROM cancels WHERE id = 4")
+    sandbox.reset()
+    result = project.cli("run", "cancels")
+    assert result.exit_code == 1
+    assert result.output.count("key '100001_HBV00000004': duplicate key") == 2, result.output
+    assert "unchanged 9" in result.output and sandbox.records() == []
+
+
+def test_beyond_the_digests_held_in_memory_they_are_looked_up_by_chunk(cancels, sandbox, monkeypatch):
+    from engine.outbound import plan
+
+    monkeypatch.setattr(plan, "DIGEST_MAP_LIMIT", 3)
+    project = cancels(10, mode="upsert")
+    assert project.cli("run", "cancels").exit_code == 0
+    _set(project, "UPDATE hgsync_deliveries SET fingerprint = 'not-this-request'")
+    assert "unchanged 10" in project.cli("run", "cancels").output  # not rendered, as with the map
+    project.sql("UPDATE cancels SET reason = 'late_shipment' WHERE id = 7")
+    project.sql("INSERT INTO cancels SELECT 11, order_number, sku, reason FROM cancels WHERE id = 4")
+    sandbox.reset()
+    result = project.cli("run", "cancels")
+    assert result.exit_code == 1
+    assert "cancels(id=4) key '100001_HBV00000004': duplicate key" in result.output
+    assert [r["body"]["reason"] for r in sandbox.records("cancel_order_item")] == ["late_shipment"]
