@@ -197,7 +197,7 @@ def test_rows_that_all_share_one_key_are_settled_without_a_hang():
     code = (
         "from engine.outbound.spool import Spool\n"
         "with Spool() as spool:\n"
-        "    spool.add([('same', 0, None, f'f.csv:{n}', None) for n in range(2, 100_002)])\n"
+        "    spool.add(100_000, [(i, ('same', 0, None, f'f.csv:{i + 2}', None)) for i in range(100_000)])\n"
         "    print(spool.settle_duplicates())\n"
         "    print(next(spool.errors()).reason)\n"
     )
