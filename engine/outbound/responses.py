@@ -33,7 +33,9 @@ def apply_responses(pipeline: Pipeline, state: StateStore, settings: Settings, h
     applied = failed = 0
     sink = block.make_sink(settings, home)
     try:
-        while batch := state.pending_responses(pipeline.name):
+        after: str | None = None  # each pending answer is tried once per run
+        while batch := state.pending_responses(pipeline.name, after=after):
+            after = batch[-1]["key"]
             done: list[tuple[str, str]] = []
             for row in batch:
                 key, fingerprint = row["key"], row["fingerprint"]
@@ -51,8 +53,6 @@ def apply_responses(pipeline: Pipeline, state: StateStore, settings: Settings, h
                 done.append((key, fingerprint))
             state.responses_applied(pipeline.name, done)
             applied += len(done)
-            if not done:  # every one of these failed: the next run tries them again
-                break
     finally:
         sink.close()
     if applied or failed:

@@ -94,8 +94,11 @@ class Results(StoreBase):
             row = conn.execute(query).first()
         return None if row is None else dict(row._mapping)
 
-    def pending_responses(self, pipeline: str, limit: int = 500) -> list[dict[str, Any]]:
-        """Delivered keys whose answer the pipeline's ``response:`` block has yet to apply."""
+    def pending_responses(
+        self, pipeline: str, limit: int = 500, after: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Delivered keys whose answer the pipeline's ``response:`` block has yet to apply, in
+        key order, from the first key after ``after``."""
         query = (
             sa.select(
                 deliveries.c.key,
@@ -105,9 +108,11 @@ class Results(StoreBase):
                 deliveries.c.delivered_at,
             )
             .where(deliveries.c.pipeline == pipeline, deliveries.c.response_state == "pending")
-            .order_by(deliveries.c.delivered_at, deliveries.c.key)
+            .order_by(deliveries.c.key)
             .limit(limit)
         )
+        if after is not None:
+            query = query.where(deliveries.c.key > after)
         with self._begin() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 

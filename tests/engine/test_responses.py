@@ -117,3 +117,16 @@ def test_a_wrong_response_block_is_a_located_error(project: ProjectDir, sandbox:
         checked.exit_code == 2
         and "pipelines/refunds.yaml:15:20 response.columns.refund_number" in checked.output
     )
+
+
+def test_each_pending_answer_is_tried_once_a_run(project: ProjectDir, sandbox: Sandbox) -> None:
+    """More answers than one read of the pending ones (500), one of which cannot be written:
+    it is counted once, the others all written."""
+    project.sql("CREATE TABLE refunds (refund_number TEXT PRIMARY KEY, request_id TEXT, share TEXT)")
+    project.sql("INSERT INTO refunds VALUES (?, NULL, NULL)", [(f"R-{i:04d}",) for i in range(601)])
+    text = (REFUNDS % "request_id") + '    share: "{{ 100 // (key[-4:] | int) }}"\n'  # R-0000 divides by zero
+    project.pipeline("refunds", text)
+    run = project.cli("run", "refunds")
+    assert run.exit_code == 1, run.output
+    assert "HG's answers written back: 600, 1 failed" in run.output
+    assert _rows(project, "SELECT COUNT(*) FROM refunds WHERE request_id IS NULL") == [(1,)]
