@@ -234,8 +234,16 @@ class DaemonStatus:
         ]
         return {
             "counts": self.state.result_counts(name),
-            "open": [
-                {**self._row({**r, "last_error": r.pop("reason"), "updated_at": r["delivered_at"]})}
+            "open": [  # HG's reason as a row's last error: shown only with http_show_row_data
+                self._row(
+                    {
+                        "key": r["key"],
+                        "reference": r["reference"],
+                        "result": r["result"],
+                        "last_error": r["reason"],
+                        "updated_at": r["delivered_at"],
+                    }
+                )
                 for r in rows[:FAILING]
             ],
         }

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from connectors.hepsiglobal.sandbox import Sandbox
+from engine.service.daemon_status import DaemonStatus
+from engine.service.live import LiveProject
 from engine.service.status_page import render_page
 from engine.store import Settled, StateStore
 from tests.conftest import CONFIG, ProjectDir
@@ -102,6 +104,18 @@ def test_a_refund_sent_then_its_result_received_shows_accepted(refunds, sandbox,
         ("R-1", "REJECTED"),
         ("R-2", None),
     ]
+
+    # status.json: counts, and the refunds not accepted; HG's reason only with http_show_row_data
+    live = LiveProject(refunds.home)
+    live.reload()
+    shown = DaemonStatus(live, receiver.store, lambda name: None).snapshot()
+    results = next(p for p in shown["pipelines"] if p["name"] == "refunds")["results"]
+    assert results["counts"] == {"ACCEPTED": 1, "REJECTED": 1, "awaiting": 1}
+    assert sorted((r["key"], r["result"]) for r in results["open"]) == [
+        ("R-1", "REJECTED"),
+        ("R-2", "awaiting"),
+    ]
+    assert "item not delivered" not in json.dumps(shown, default=str)
 
     one = refunds.cli("history", "refunds", "--key", "R-1")
     assert f"reference: {ids['R-1']}, result: REJECTED (item not delivered)" in one.output
