@@ -246,3 +246,28 @@ def test_a_run_with_the_state_on_postgres(pg, cancels, sandbox):
     assert not (project.home / "state" / "state.db").exists()
     assert pg.scalar("SELECT COUNT(*) FROM hgsync_deliveries WHERE status = 'delivered'") == 30
     assert pg.scalar("SELECT COUNT(*) FROM hgsync_locks") == 0
+
+
+def test_refund_results_and_pending_answers_on_postgresql(store: StateStore) -> None:
+    """The same as on SQLite (tests/inbound/test_results.py): a result recorded before its
+    request's answer still matches it; an answer marked pending is listed until applied."""
+    from engine.store import Settled
+
+    assert (
+        store.record_result(
+            "r-1", operation="refund_create_result", status="ACCEPTED", reason=None, event_id="e1"
+        )
+        is False
+    )
+    answer = Settled(
+        "k-1", "delivered", "f" * 64, "{}", 202, None, 1, "row 1", None, '{"request_id": "r-1"}', "r-1", True
+    )
+    store.write_batch("refunds", "run-1", outcomes=[answer])
+    assert [(r["key"], r["result"]) for r in store.results("refunds")] == [("k-1", "ACCEPTED")]
+    assert store.record_result(
+        "r-1", operation="refund_create_result", status="REJECTED", reason="x", event_id="e2"
+    )
+    assert store.result_counts("refunds") == {"REJECTED": 1}
+    assert [r["key"] for r in store.pending_responses("refunds")] == ["k-1"]
+    store.responses_applied("refunds", [("k-1", "f" * 64)])
+    assert store.pending_responses("refunds") == []
