@@ -20,7 +20,8 @@ Stand-ins: ``sandbox`` is ``hgsync sandbox`` in its own process (delay fault on 
 answer); ``fast`` is a small Starlette app under uvicorn in its own process that answers
 200 after ``asyncio.sleep(latency)``, so the senders rather than the server are measured.
 Runs are interleaved (hgsync, drt, hgsync, drt, ...). For each run: requests per second over
-the server-side window (first to last request the stand-in counted, polled every 50 ms), the
+the server-side window (first to last request the stand-in recorded, its /_sandbox/stats polled
+every 50 ms), the
 sender's whole-process wall time and CPU, and the 1-minute load average before it.
 """
 
@@ -71,12 +72,12 @@ async def cancel(request):
     return JSONResponse({"data": {}, "message": "ok"})
 
 async def count(request):
-    return JSONResponse({"count": COUNT[0]})
+    return JSONResponse({"requests_recorded": COUNT[0]})
 
 app = Starlette(routes=[
     Route("/v1/auth/token", token, methods=["POST"]),
     Route("/v1/orders/{order}/order_items/{item}", cancel, methods=["PUT"]),
-    Route("/_sandbox/requests", count, methods=["GET"]),
+    Route("/_sandbox/stats", count, methods=["GET"]),
 ])
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
 """
@@ -97,8 +98,9 @@ def load() -> float:
 
 
 def count_of(url: str) -> int:
-    with urllib.request.urlopen(f"{url}/_sandbox/requests", timeout=30) as answer:
-        return int(json.loads(answer.read())["count"])
+    """Requests the stand-in recorded (its cheap stats: /_sandbox/requests lists every one)."""
+    with urllib.request.urlopen(f"{url}/_sandbox/stats", timeout=30) as answer:
+        return int(json.loads(answer.read())["requests_recorded"])
 
 
 class Window:
