@@ -19,7 +19,8 @@ template), so every drt request goes to one item's path, with the row's reason a
 Stand-ins: ``sandbox`` is ``hgsync sandbox`` in its own process (delay fault on every
 answer); ``fast`` is a small Starlette app under uvicorn in its own process that answers
 200 after ``asyncio.sleep(latency)``, so the senders rather than the server are measured.
-Runs are interleaved (hgsync, drt, hgsync, drt, ...). For each run: requests per second over
+Runs are interleaved (hgsync, drt, bare, hgsync, drt, bare, ...), where bare is bench_send's
+bare ``httpx.AsyncClient`` sender at the same concurrency (per-item paths, like hgsync). For each run: requests per second over
 the server-side window (first to last request the stand-in recorded, its /_sandbox/stats polled
 every 50 ms), the
 sender's whole-process wall time and CPU, and the 1-minute load average before it.
@@ -47,6 +48,7 @@ sys.path.insert(0, str(HERE))
 
 from bench_run import REASONS, make_project, phases, run_hgsync  # noqa: E402
 from bench_sandbox import sandbox_process  # noqa: E402
+from bench_send import run_bare  # noqa: E402
 
 CLIENT = ("bench", "bench-secret")
 DRT_PACKAGE = "drt-core==1.2.1"
@@ -149,6 +151,20 @@ def run_ours(url: str, rows: int, concurrency: int) -> dict[str, Any]:
         "wall": run["wall"],
         "cpu": run["cpu"],
         "ok": delivered,
+    }
+
+
+def run_bare_sender(url: str, rows: int, concurrency: int) -> dict[str, Any]:
+    with Window(url) as window:
+        started = time.perf_counter()
+        run = run_bare(url, rows, concurrency)
+        wall = time.perf_counter() - started
+    return {
+        "rate": window.rate(),
+        "own": rows / run["seconds"],
+        "wall": wall,
+        "cpu": run["cpu"],
+        "ok": run["ok"],
     }
 
 
@@ -298,12 +314,17 @@ def main() -> int:
         print(
             f"bench_drt: {n:,} rows, {args.latency:.0f} ms, hgsync concurrency {c} / drt {c} threads, {kind}"
         )
-        best: dict[str, float] = {"hgsync": 0.0, "drt": 0.0}
+        best: dict[str, float] = {"hgsync": 0.0, "drt": 0.0, "bare": 0.0}
         with serve(kind, args.latency / 1000) as url:
             for _ in range(args.repeat):
-                for name in ("hgsync", "drt"):
+                for name in ("hgsync", "drt", "bare"):
                     before = load()
-                    run = run_ours(url, n, c) if name == "hgsync" else run_drt(drt, url, n, c)
+                    if name == "hgsync":
+                        run = run_ours(url, n, c)
+                    elif name == "drt":
+                        run = run_drt(drt, url, n, c)
+                    else:
+                        run = run_bare_sender(url, n, c)
                     best[name] = max(best[name], run["rate"])
                     own = f", own send phase {run['own']:,.0f} req/s" if run["own"] else ""
                     print(
