@@ -20,10 +20,10 @@ Stand-ins: ``sandbox`` is ``hgsync sandbox`` in its own process (delay fault on 
 answer); ``fast`` is a small Starlette app under uvicorn in its own process that answers
 200 after ``asyncio.sleep(latency)``, so the senders rather than the server are measured.
 Runs are interleaved (hgsync, drt, bare, hgsync, drt, bare, ...), where bare is bench_send's
-bare ``httpx.AsyncClient`` sender at the same concurrency (per-item paths, like hgsync). For each run: requests per second over
-the server-side window (first to last request the stand-in recorded, its /_sandbox/stats polled
-every 50 ms), the
-sender's whole-process wall time and CPU, and the 1-minute load average before it.
+bare ``httpx.AsyncClient`` sender at the same concurrency (per-item paths, like hgsync). For
+each run: requests per second over the server-side window (first to last request the
+stand-in recorded, its /_sandbox/stats polled every 50 ms), the sender's whole-process wall
+time and CPU, and the 1-minute load average before it.
 """
 
 from __future__ import annotations
