@@ -201,3 +201,16 @@ def test_the_status_page_shows_refund_results() -> None:
     page = render_page(snapshot, now=now)
     assert "Results HG reported" in page and "4 ACCEPTED" in page and "2 awaiting" in page
     assert "req-1" in page and "&lt;b&gt;no&lt;/b&gt;" in page and "<b>no</b>" not in page
+
+
+def test_history_key_and_a_result_without_a_request_id(refunds, sandbox, start_receiver) -> None:
+    assert refunds.cli("run", "refunds").exit_code == 0
+    unknown = refunds.cli("history", "refunds", "--key", "R-9")
+    assert unknown.exit_code == 2 and "refunds has no key 'R-9' in the state store" in unknown.output
+    assert refunds.cli("history", "--key", "R-0").exit_code == 2  # --key needs a PIPELINE
+    receiver = start_receiver(refunds)
+    answer = receiver.send("POST", "/webhooks/refund-create-result", {"status": "ACCEPTED"}, event_id="no-id")
+    assert answer.status_code == 200
+    receiver.settle()
+    assert receiver.store.result_counts("refunds") == {"awaiting": 3}  # nothing to match it by
+    assert [e.status for e in receiver.store.inbox_events(limit=5)] == ["applied"]
