@@ -13,7 +13,6 @@ at the first one.
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -52,22 +51,18 @@ class MarketplaceClient(HGClient):
     async def _bearer(self, stale: str | None = None) -> str:
         return ""  # no token: the credentials go with every request (see _request)
 
-    def _request(self, payload: Any, token: str | None, extra: dict[str, str] | None) -> dict[str, Any]:
+    def _credentials(self, token: str | None, raw: bytes) -> dict[str, str]:
+        """The marketplace's own credentials: a bearer token, basic auth, or the body's signature."""
         auth = self.target.auth
-        headers = {**(extra or {}), "Content-Type": "application/json"}
-        raw = b"" if payload is None else json.dumps(payload, ensure_ascii=False).encode()
         if auth.bearer is not None:
-            headers["Authorization"] = f"Bearer {auth.bearer.get_secret_value()}"
-        elif auth.basic is not None:
+            return {"Authorization": f"Bearer {auth.bearer.get_secret_value()}"}
+        if auth.basic is not None:
             pair = f"{auth.basic.username}:{auth.basic.password.get_secret_value()}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-        elif auth.hmac is not None:
-            stamp = str(int(self._wall()))
-            headers[auth.hmac.timestamp_header] = stamp
-            headers[auth.hmac.signature_header] = "sha256=" + signature(
-                auth.hmac.secret.get_secret_value(), stamp, raw
-            )
-        return {"content": raw if payload is not None else None, "headers": headers}
+            return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+        assert auth.hmac is not None
+        stamp = str(int(self._wall()))
+        digest = signature(auth.hmac.secret.get_secret_value(), stamp, raw)
+        return {auth.hmac.timestamp_header: stamp, auth.hmac.signature_header: f"sha256={digest}"}
 
     def _refused(self, why: str, *, by: str | None = None) -> MarketplaceRefused:  # type: ignore[override]
         where = by or self.target.base_url

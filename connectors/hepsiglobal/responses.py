@@ -80,6 +80,11 @@ def json_or_none(response: httpx.Response) -> Any:
         return None
 
 
+def json_bytes(payload: Any) -> bytes:
+    """A request body as sent: compact UTF-8 JSON (no NaN or infinities: HG could not read them)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
 def jsonable(value: Any) -> Any:
     """``value`` with Decimals (as SQL drivers return them) made JSON numbers."""
     if isinstance(value, Decimal):

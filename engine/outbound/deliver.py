@@ -42,7 +42,7 @@ from engine.store import Mark, Settled, StateStore
 
 log = get_logger("hgsync.deliver")
 HEARTBEAT_EVERY = 15.0
-COMMIT_EVERY = 0.005  # seconds an outcome may wait for its commit
+COMMIT_EVERY = 0.05  # seconds an outcome may wait for its commit
 
 
 class Outcome(Protocol):
@@ -105,31 +105,27 @@ async def deliver(
             ended.append(exc)
             stop.set()
             return False
-        for i, unit in enumerate(window):
-            put = asyncio.ensure_future(queue.put(unit))
-            stopped = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({put, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
-            if put not in done:
-                put.cancel()
-                unsent.extend(row for later in window[i:] for row in later.rows)
-                return False
-        return True
+        for unit in window:  # workers take units after a stop too: they put their rows back
+            await queue.put(unit)
+        return not stop.is_set()
+
+    async def feed() -> None:
+        window: list[Unit] = []
+        for unit in units(plan.spool.to_send(), pipeline):
+            window.append(unit)
+            if len(window) >= workers:
+                if not await queue_window(window):
+                    return
+                window = []
+        if window:
+            await queue_window(window)
 
     async def produce() -> None:
-        try:
-            window: list[Unit] = []
-            for unit in units(plan.spool.to_send(), pipeline):
-                window.append(unit)
-                if len(window) >= workers:
-                    if not await queue_window(window):
-                        return
-                    window = []
-            if window:
-                await queue_window(window)
-        finally:
-            for _ in range(workers):
-                await queue.put(None)
+        await feed()
+        # only when feeding ended as it should: after an error the workers are cancelled, and
+        # waiting here for room in the queue would wait for ever
+        for _ in range(workers):
+            await queue.put(None)
 
     operation = pipeline.operation
     hold = pipeline.holds_in_doubt

@@ -97,26 +97,65 @@ def _attempts(excluded: Any) -> sa.ColumnElement[Any]:
     )
 
 
-def _upserts(dialect: str) -> tuple[Any, Any, Any] | None:
+_MARK_ROW = (*_KEY, *_MARK, "attempts")
+_DELIVERED_ROW = (*_KEY, *_DELIVERED, "last_error")
+_OTHER_ROW = (*_KEY, *_OTHER, "last_error")
+
+
+@dataclass(frozen=True)
+class _Upsert:
+    """An ``INSERT ... ON CONFLICT DO UPDATE`` compiled once for a database's driver, run with
+    the driver's executemany: no statement building, parameter processing or caching per key."""
+
+    sql: str
+    order: tuple[str, ...] | None  # bind names in order, for drivers taking tuples (SQLite)
+    constants: dict[str, Any]  # the statement's own literals (CASE ... 'delivered', COALESCE ... 0)
+
+    def params(self, rows: list[dict[str, Any]]) -> list[Any]:
+        if self.order is None:
+            return [{**self.constants, **row} for row in rows]
+        values = self.constants
+        return [tuple(row[n] if n in row else values[n] for n in self.order) for row in rows]
+
+
+def _upserts(dialect: sa.Dialect) -> tuple[_Upsert, _Upsert, _Upsert] | None:
     """(mark, delivered, other outcome) statements for a database with ON CONFLICT, else None."""
-    module = {"sqlite": sqlite, "postgresql": postgresql}.get(dialect)
+    module = {"sqlite": sqlite, "postgresql": postgresql}.get(dialect.name)
     if module is None:
         return None
     built = []
-    for columns, attempts in ((_MARK, False), (_DELIVERED, False), (_OTHER, True)):
+    for columns, row, attempts in (
+        (_MARK, _MARK_ROW, False),
+        (_DELIVERED, _DELIVERED_ROW, False),
+        (_OTHER, _OTHER_ROW, True),
+    ):
         insert = module.insert(deliveries)
         excluded = insert.excluded
         update = {name: excluded[name] for name in columns if name != "attempts"}
         if "attempts" in columns:
             update["attempts"] = _attempts(excluded) if attempts else excluded.attempts
-        built.append(insert.on_conflict_do_update(index_elements=list(_KEY), set_=update))
+        statement = insert.on_conflict_do_update(index_elements=list(_KEY), set_=update)
+        compiled = statement.compile(dialect=dialect, column_keys=list(row))
+        constants = {
+            name: bind.effective_value
+            for name, bind in compiled.binds.items()
+            if name not in row and name.isidentifier()
+        }
+        order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+        built.append(_Upsert(compiled.string, order, constants))
     return built[0], built[1], built[2]
+
+
+def _moment(dialect: sa.Dialect, now: datetime) -> Any:
+    """``now`` as the driver takes it for the store's date-time columns (SQLite: text)."""
+    process = deliveries.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect)
+    return process(now) if process is not None else now
 
 
 class Sending(Deliveries):
     """Marks and outcomes of the send loop, in batches (single ones go through the same path)."""
 
-    _statements: dict[str, tuple[Any, Any, Any] | None] = {}
+    _statements: dict[str, tuple[_Upsert, _Upsert, _Upsert] | None] = {}
 
     def write_batch(
         self,
@@ -135,10 +174,10 @@ class Sending(Deliveries):
         outcomes are still committed, the marks are not, and LockLost is raised."""
         if not marks and not outcomes:
             return
-        now = utcnow()
         lost: LockLost | None = None
         with self._begin() as conn:
             upserts = self._upserts_for(conn)
+            now = _moment(conn.dialect, utcnow()) if upserts is not None else utcnow()
             if outcomes:
                 self._write_outcomes(conn, upserts, pipeline, run_id, outcomes, now)
             if marks:
@@ -164,7 +203,7 @@ class Sending(Deliveries):
                         for m in marks
                     ]
                     if upserts is not None:
-                        conn.execute(upserts[0], rows)
+                        conn.exec_driver_sql(upserts[0].sql, upserts[0].params(rows))
                     else:
                         for row in rows:
                             values = {k: v for k, v in row.items() if k in _MARK}
@@ -172,20 +211,20 @@ class Sending(Deliveries):
         if lost is not None:
             raise lost
 
-    def _upserts_for(self, conn: sa.Connection) -> tuple[Any, Any, Any] | None:
-        name = conn.dialect.name
+    def _upserts_for(self, conn: sa.Connection) -> tuple[_Upsert, _Upsert, _Upsert] | None:
+        name = f"{conn.dialect.name}+{conn.dialect.driver}"
         if name not in self._statements:
-            self._statements[name] = _upserts(name)
+            self._statements[name] = _upserts(conn.dialect)
         return self._statements[name]
 
     def _write_outcomes(
         self,
         conn: sa.Connection,
-        upserts: tuple[Any, Any, Any] | None,
+        upserts: tuple[_Upsert, _Upsert, _Upsert] | None,
         pipeline: str,
         run_id: str,
         outcomes: Sequence[Settled],
-        now: datetime,
+        now: Any,
     ) -> None:
         delivered, other = [], []
         for o in outcomes:
@@ -217,9 +256,9 @@ class Sending(Deliveries):
                 other.append(row)
         if upserts is not None:
             if delivered:
-                conn.execute(upserts[1], delivered)
+                conn.exec_driver_sql(upserts[1].sql, upserts[1].params(delivered))
             if other:
-                conn.execute(upserts[2], other)
+                conn.exec_driver_sql(upserts[2].sql, upserts[2].params(other))
             return
         for row in delivered + other:  # a database without ON CONFLICT: one key at a time
             key = row["key"]

@@ -209,6 +209,56 @@ def test_rows_that_all_share_one_key_are_settled_without_a_hang():
     ], done.stdout + done.stderr
 
 
+CRASHING_SEND = """
+import sys
+from connectors.hepsiglobal.client import HGClient
+
+calls = [0]
+build = HGClient._request
+
+
+def request(self, *args):
+    calls[0] += 1
+    if calls[0] == 40:
+        raise RuntimeError("a bug in the client")
+    return build(self, *args)
+
+
+HGClient._request = request
+from engine.cli.commands import main
+
+main(["--home", sys.argv[1], "run", "cancels"])
+"""
+
+
+def test_a_send_that_raises_ends_the_run_instead_of_hanging_it(cancels, sandbox):
+    """An unexpected error in one worker used to leave the feeder waiting for room in the
+    queue for ever (even SIGTERM could not end the run). Now the run ends with the error, what
+    was delivered is kept, and the next run sends the rest: nothing lost, nothing twice."""
+    project = cancels(200)
+    root = Path(__file__).resolve().parents[2]
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASHING_SEND, str(project.home)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=120,
+    )
+    assert crashed.returncode != 0
+    assert "a bug in the client" in crashed.stdout + crashed.stderr
+    sent = {r["path"] for r in _cancels(sandbox)}
+    assert 0 < len(sent) < 200
+
+    again = project.cli("run", "cancels")
+    assert again.exit_code == 0, again.output
+    records = _cancels(sandbox)
+    assert {r["path"] for r in records} == {
+        f"/v1/orders/{100000 + i // 3}/order_items/{100000 + i // 3}_HBV{i:08d}" for i in range(1, 201)
+    }
+    # a key is sent again only when its request may have reached HG (left `sending`)
+    assert len(records) - 200 <= 2 * 8
+
+
 def test_history_lists_runs_with_counts(cancels, sandbox):
     project = cancels(3)
     project.cli("run", "cancels")
