@@ -9,10 +9,12 @@ latency is the sandbox's ``delay`` fault on every request; ``--in-process`` serv
 this process instead, as before, where it shares a GIL with nothing measured but competes
 for the same 2 cores), then for each latency runs, interleaved, ``hgsync run``
 over ``--rows`` new cancellations (a fresh project and state store each time, as in
-``bench_run.py``) and a bare sender: a few lines of ``httpx.AsyncClient`` in a subprocess,
+``bench_run.py``) and two bare senders: a few lines of ``httpx.AsyncClient`` in a subprocess,
 sending the same number of the same requests at the same concurrency, with a token and
-nothing else (no state, no retries, no spool). Prints requests per second of the send
-phase and CPU per request of the whole process for both, and their ratio.
+nothing else (no state, no retries, no spool); ``bare`` over httpx's own connection pool,
+``bare+aio`` over the aiohttp transport hgsync itself uses (what is left between it and
+hgsync is hgsync's own work per row). Prints requests per second of the send phase and CPU
+per request of the whole process for each, and the ratios.
 """
 
 from __future__ import annotations
@@ -38,11 +40,15 @@ from bench_sandbox import sandbox_process  # noqa: E402
 CLIENT = ("bench", "bench-secret")
 
 
-async def bare_send(url: str, rows: int, concurrency: int) -> dict[str, float]:
-    """The bare sender: one token, then every request at ``concurrency`` in flight."""
+async def bare_send(url: str, rows: int, concurrency: int, wire: str = "httpx") -> dict[str, float]:
+    """The bare sender: one token, then every request at ``concurrency`` in flight, over httpx's
+    own connection pool (``wire`` "httpx") or over hgsync's aiohttp transport ("aiohttp")."""
     import httpx
 
-    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+    from connectors.hepsiglobal.transport import AiohttpTransport
+
+    transport = AiohttpTransport(connections=concurrency) if wire == "aiohttp" else None
+    async with httpx.AsyncClient(base_url=url, timeout=30, transport=transport) as http:
         token = (
             await http.post(
                 "/v1/auth/token",
@@ -71,12 +77,14 @@ async def bare_send(url: str, rows: int, concurrency: int) -> dict[str, float]:
     return {"seconds": seconds, "ok": ok}
 
 
-def run_bare(url: str, rows: int, concurrency: int) -> dict[str, float]:
+def run_bare(url: str, rows: int, concurrency: int, wire: str = "httpx") -> dict[str, float]:
     command = [
         sys.executable,
         __file__,
         "--bare",
         url,
+        "--wire",
+        wire,
         "--rows",
         str(rows),
         "--concurrency",
@@ -138,9 +146,10 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="interleaved runs of each sender per latency")
     parser.add_argument("--in-process", action="store_true", help="serve the sandbox from this process")
     parser.add_argument("--bare", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--wire", default="httpx", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
-        print(json.dumps(asyncio.run(bare_send(args.bare, args.rows, args.concurrency))))
+        print(json.dumps(asyncio.run(bare_send(args.bare, args.rows, args.concurrency, args.wire))))
         return 0
 
     from engine import logging as hglog
@@ -152,10 +161,11 @@ def main() -> int:
         print(f"bench_send: {args.rows:,} rows, concurrency {args.concurrency}, no rate limit, {where}")
         for latency in args.latency or [0.0, 20.0]:
             sandbox.set_faults(delay=latency / 1000, rate_delay=1.0 if latency else 0.0)
-            results: dict[str, list[dict[str, Any]]] = {"hgsync": [], "bare": []}
+            results: dict[str, list[dict[str, Any]]] = {"hgsync": [], "bare": [], "bare+aio": []}
             for _ in range(args.repeat):
                 results["hgsync"].append(run_ours(sandbox.url, args.rows, args.concurrency))
                 results["bare"].append(run_bare(sandbox.url, args.rows, args.concurrency))
+                results["bare+aio"].append(run_bare(sandbox.url, args.rows, args.concurrency, "aiohttp"))
             rates = {}
             for name, runs in results.items():
                 for run in runs:
@@ -165,9 +175,12 @@ def main() -> int:
                 cpu_ms = 1000 * best["cpu"] / args.rows
                 shown = ", ".join(f"{args.rows / r['seconds']:,.0f}" for r in runs)
                 print(
-                    f"  {latency:>4.0f} ms  {name:<7} {shown} req/s (best of {len(runs)}), {cpu_ms:.2f} ms CPU/request"
+                    f"  {latency:>4.0f} ms  {name:<8} {shown} req/s (best of {len(runs)}), {cpu_ms:.2f} ms CPU/request"
                 )
-            print(f"  {latency:>4.0f} ms  hgsync / bare = {rates['hgsync'] / rates['bare']:.2f}")
+            print(
+                f"  {latency:>4.0f} ms  hgsync / bare = {rates['hgsync'] / rates['bare']:.2f}, "
+                f"hgsync / bare+aio = {rates['hgsync'] / rates['bare+aio']:.2f}"
+            )
     if failed:
         print("FAIL: a sender did not deliver every row")
         return 1
