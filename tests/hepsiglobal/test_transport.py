@@ -10,11 +10,15 @@ import asyncio
 import gc
 import gzip
 import json
+import shutil
 import socket
+import ssl
 import struct
+import subprocess
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -65,15 +69,16 @@ class Server:
     most_open: int = 0
     requests: list[Received] = field(default_factory=list)
     port: int = 0
+    tls: ssl.SSLContext | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> Server:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -255,7 +260,9 @@ def test_requests_one_after_another_reuse_one_connection() -> None:
             transport = AiohttpTransport(connections=4)
             try:
                 statuses = [
-                    (await send(transport, request("PUT", f"{server.url}/x/{n}", json_body={"n": n}))).status_code
+                    (
+                        await send(transport, request("PUT", f"{server.url}/x/{n}", json_body={"n": n}))
+                    ).status_code
                     for n in range(5)
                 ]
             finally:
@@ -375,12 +382,15 @@ def test_no_free_connection_within_the_pool_timeout_is_connect_timeout_not_sent(
     assert arrived == 1  # only the slow one
 
 
-@pytest.mark.parametrize(
-    "url",
-    ["ftp://127.0.0.1/x", "http:///x", "http://a..b/x"],
-    ids=["not http", "no host", "a host DNS cannot encode"],
-)
-def test_url_that_cannot_be_sent_is_not_sent(url: str) -> None:
+UNSENDABLE = {
+    "not http": ("ftp://127.0.0.1/x", httpx.UnsupportedProtocol),
+    "no host": ("http:///x", httpx.UnsupportedProtocol),
+    "a host DNS cannot encode": ("http://a..b/x", httpx.ConnectError),
+}
+
+
+@pytest.mark.parametrize(("url", "kind"), UNSENDABLE.values(), ids=UNSENDABLE.keys())
+def test_url_that_cannot_be_sent_is_not_sent(url: str, kind: type[httpx.TransportError]) -> None:
     async def main() -> BaseException:
         transport = AiohttpTransport(connections=1)
         try:
@@ -391,7 +401,8 @@ def test_url_that_cannot_be_sent_is_not_sent(url: str) -> None:
         return caught.value
 
     error = asyncio.run(main())
-    assert not may_have_arrived(error), repr(error)
+    assert type(error) is kind, repr(error)
+    assert not may_have_arrived(error)
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "POST"])
@@ -412,6 +423,110 @@ def test_request_whose_connection_dies_is_sent_once(method: str, then: Any) -> N
     error, arrived = asyncio.run(main())
     assert may_have_arrived(error)
     assert arrived == 1
+
+
+# --- TLS ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        + ["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def tls_server(certificate: tuple[Path, Path]) -> Server:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return Server(answering(answer(200, b"over tls")), tls=context)
+
+
+def test_https_server_trusted_through_ssl_cert_file_answers(
+    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+
+    async def main() -> httpx.Response:
+        async with tls_server(certificate) as server:
+            transport = AiohttpTransport(connections=1)
+            try:
+                return await send(transport, request("POST", server.url + "/x", json_body={}))
+            finally:
+                await transport.aclose()
+
+    assert asyncio.run(main()).content == b"over tls"
+
+
+def test_https_server_with_an_untrusted_certificate_is_connect_error_not_sent(
+    certificate: tuple[Path, Path],
+) -> None:
+    async def main() -> tuple[BaseException, int]:
+        async with tls_server(certificate) as server:
+            transport = AiohttpTransport(connections=1)
+            try:
+                with pytest.raises(httpx.TransportError) as caught:
+                    await send(transport, request("POST", server.url + "/x", json_body={}))
+            finally:
+                await transport.aclose()
+            return caught.value, len(server.requests)
+
+    error, arrived = asyncio.run(main())
+    assert type(error) is httpx.ConnectError, repr(error)
+    assert not may_have_arrived(error)
+    assert arrived == 0
+
+
+async def speak_plain_http(
+    server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    await reader.read(10)
+    writer.write(answer(400))
+    await writer.drain()
+
+
+async def drop_at_once(server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read(10)
+
+
+async def stay_silent(server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read()
+
+
+HANDSHAKES = {
+    "server speaks plain http": (speak_plain_http, httpx.ConnectError),
+    "server drops the connection": (drop_at_once, httpx.ConnectError),
+    "server never answers the hello": (stay_silent, httpx.ConnectTimeout),
+}
+
+
+@pytest.mark.parametrize(("handler", "kind"), HANDSHAKES.values(), ids=HANDSHAKES.keys())
+def test_failed_tls_handshake_is_not_sent(handler: Handler, kind: type[httpx.TransportError]) -> None:
+    async def main() -> BaseException:
+        async with Server(handler) as server:
+            transport = AiohttpTransport(connections=1)
+            url = f"https://127.0.0.1:{server.port}/x"
+            try:
+                with pytest.raises(httpx.TransportError) as caught:
+                    await send(
+                        transport, request("POST", url, json_body={}, timeout={**TIMEOUT, "connect": 0.3})
+                    )
+            finally:
+                await transport.aclose()
+            return caught.value
+
+    error = asyncio.run(main())
+    assert type(error) is kind, repr(error)
+    assert not may_have_arrived(error)
 
 
 # --- the pool ------------------------------------------------------------------------------
