@@ -57,6 +57,7 @@ class Received:
 
 
 Handler = Callable[["Server", asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+Then = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]  # after a request
 
 
 @dataclass
@@ -143,7 +144,7 @@ def answering(reply: bytes, *, hold: float = 0.0) -> Handler:
     return handler
 
 
-def after_reading(then: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]) -> Handler:
+def after_reading(then: Then) -> Handler:
     """A handler reading one request, then doing ``then`` with the connection."""
 
     async def handler(server: Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -167,9 +168,7 @@ async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     writer.transport.abort()  # closing with a zero linger sends RST
 
 
-def sending(
-    raw: bytes, *, then_wait: bool = False
-) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+def sending(raw: bytes, *, then_wait: bool = False) -> Then:
     """Send ``raw``, then close, or wait until the client closes."""
 
     async def send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -362,7 +361,7 @@ def test_no_free_connection_within_the_pool_timeout_is_connect_timeout_not_sent(
     """One connection, held by a slow answer: the second request never gets one."""
 
     async def main() -> tuple[BaseException, int]:
-        async with Server(answering(answer(200, b"{}"), hold=1.0)) as server:
+        async with Server(answering(answer(200, b"{}"), hold=0.5)) as server:
             transport = AiohttpTransport(connections=1)
             first = asyncio.create_task(send(transport, request("GET", server.url + "/slow")))
             while not server.requests:
@@ -407,7 +406,7 @@ def test_url_that_cannot_be_sent_is_not_sent(url: str, kind: type[httpx.Transpor
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "POST"])
 @pytest.mark.parametrize("then", [close, reset], ids=["closed", "reset"])
-def test_request_whose_connection_dies_is_sent_once(method: str, then: Any) -> None:
+def test_request_whose_connection_dies_is_sent_once(method: str, then: Then) -> None:
     """aiohttp resends idempotent methods on a dropped connection; HGClient decides resends."""
 
     async def main() -> tuple[BaseException, int]:
