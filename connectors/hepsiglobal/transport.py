@@ -12,7 +12,8 @@ Errors keep httpx's meaning, which decides whether a failed request may have rea
 (DNS, refused, TLS handshake, connect or pool timeout) or a URL that cannot be sent is one
 that sent nothing. Everything after the connection was ours (reset, server gone, read
 timeout, a broken or oversized answer) is a transport error of the "may have arrived" kind,
-and an aiohttp error this module does not know is too.
+and an aiohttp error this module does not know is too. aiohttp's own resending of a PUT or
+DELETE whose connection dropped is off: each call sends at most once, HGClient decides resends.
 
 Answers are read whole, up to :data:`MAX_ANSWER_BYTES`: more is a read error, not a memory
 problem. Proxies (``HTTPS_PROXY``...) and ``SSL_CERT_FILE``/``SSL_CERT_DIR`` are honoured as
@@ -32,8 +33,9 @@ MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 # aiohttp errors that mean no byte of the request left, most specific first
 _CONNECT_TIMEOUTS = (aiohttp.ConnectionTimeoutError,)
-_CONNECT_ERRORS = (aiohttp.ClientConnectorError,)
-_UNSENDABLE = (aiohttp.InvalidURL,)
+# (UnicodeError: a host name the resolver cannot encode, such as ``a..b``)
+_CONNECT_ERRORS = (aiohttp.ClientConnectorError, UnicodeError)
+_UNSENDABLE = (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)
 # aiohttp errors once the request may be on its way
 _READ_TIMEOUTS = (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError)
 _PROTOCOL_ERRORS = (aiohttp.ServerDisconnectedError, aiohttp.ClientResponseError, aiohttp.ClientPayloadError)
@@ -86,6 +88,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
             timeout=aiohttp.ClientTimeout(total=None),
         )
+        # aiohttp sends a PUT or DELETE again, once, when the connection drops before the
+        # answer: HGClient alone decides what is resent (its attempts, in doubt or not)
+        self._session._retry_connection = False
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -109,7 +114,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 status = answer.status
         except httpx.TransportError:
             raise
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+        except (aiohttp.ClientError, TimeoutError, OSError, UnicodeError) as error:
             raise httpx_error(error, request) from error
         return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content), request=request)
 
