@@ -49,7 +49,7 @@ class MarketplaceClient(HGClient):
                 register_secret(secret.get_secret_value())
 
     async def _bearer(self, stale: str | None = None) -> str:
-        return ""  # no token: the credentials go with every request (see _request)
+        return ""  # no token: the credentials go with every request (see _credentials)
 
     def _credentials(self, token: str | None, raw: bytes) -> dict[str, str]:
         """The marketplace's own credentials: a bearer token, basic auth, or the body's signature."""

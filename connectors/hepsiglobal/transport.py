@@ -112,8 +112,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     (name.decode("latin-1"), value.decode("latin-1")) for name, value in answer.raw_headers
                 ]
                 status = answer.status
-        except httpx.TransportError:
-            raise
         except (aiohttp.ClientError, TimeoutError, OSError, UnicodeError) as error:
             raise httpx_error(error, request) from error
         return httpx.Response(status, headers=headers, stream=httpx.ByteStream(content), request=request)

@@ -197,6 +197,17 @@ async def send(transport: AiohttpTransport, req: httpx.Request) -> httpx.Respons
     return response
 
 
+async def failure(req: httpx.Request, *, connections: int = 1) -> httpx.TransportError:
+    """The transport error ``req`` ends in, sent by a fresh transport closed afterwards."""
+    transport = AiohttpTransport(connections=connections)
+    try:
+        with pytest.raises(httpx.TransportError) as caught:
+            await send(transport, req)
+    finally:
+        await transport.aclose()
+    return caught.value
+
+
 def free_port() -> int:
     """A loopback port nothing listens on."""
     with socket.socket() as sock:
@@ -324,16 +335,10 @@ def test_failure_once_connected_may_have_arrived(
 
     async def main() -> tuple[BaseException, int]:
         async with Server(handler) as server:
-            transport = AiohttpTransport(connections=2)
             req = request(
                 "POST", server.url + "/v1/refunds", json_body={"a": 1}, timeout={**TIMEOUT, "read": 0.3}
             )
-            try:
-                with pytest.raises(httpx.TransportError) as caught:
-                    await send(transport, req)
-            finally:
-                await transport.aclose()
-            return caught.value, len(server.requests)
+            return await failure(req, connections=2), len(server.requests)
 
     error, arrived = asyncio.run(main())
     assert type(error) is kind, repr(error)
@@ -344,13 +349,7 @@ def test_failure_once_connected_may_have_arrived(
 
 def test_connection_refused_is_connect_error_not_sent() -> None:
     async def main() -> BaseException:
-        transport = AiohttpTransport(connections=1)
-        try:
-            with pytest.raises(httpx.TransportError) as caught:
-                await send(transport, request("POST", f"http://127.0.0.1:{free_port()}/x", json_body={}))
-        finally:
-            await transport.aclose()
-        return caught.value
+        return await failure(request("POST", f"http://127.0.0.1:{free_port()}/x", json_body={}))
 
     error = asyncio.run(main())
     assert type(error) is httpx.ConnectError, repr(error)
@@ -391,13 +390,7 @@ UNSENDABLE = {
 @pytest.mark.parametrize(("url", "kind"), UNSENDABLE.values(), ids=UNSENDABLE.keys())
 def test_url_that_cannot_be_sent_is_not_sent(url: str, kind: type[httpx.TransportError]) -> None:
     async def main() -> BaseException:
-        transport = AiohttpTransport(connections=1)
-        try:
-            with pytest.raises(httpx.TransportError) as caught:
-                await send(transport, request("POST", url, json_body={}))
-        finally:
-            await transport.aclose()
-        return caught.value
+        return await failure(request("POST", url, json_body={}))
 
     error = asyncio.run(main())
     assert type(error) is kind, repr(error)
@@ -411,13 +404,7 @@ def test_request_whose_connection_dies_is_sent_once(method: str, then: Then) -> 
 
     async def main() -> tuple[BaseException, int]:
         async with Server(after_reading(then)) as server:
-            transport = AiohttpTransport(connections=1)
-            try:
-                with pytest.raises(httpx.TransportError) as caught:
-                    await send(transport, request(method, server.url + "/x", json_body={"a": 1}))
-            finally:
-                await transport.aclose()
-            return caught.value, len(server.requests)
+            return await failure(request(method, server.url + "/x", json_body={"a": 1})), len(server.requests)
 
     error, arrived = asyncio.run(main())
     assert may_have_arrived(error)
@@ -471,13 +458,7 @@ def test_https_server_with_an_untrusted_certificate_is_connect_error_not_sent(
 ) -> None:
     async def main() -> tuple[BaseException, int]:
         async with tls_server(certificate) as server:
-            transport = AiohttpTransport(connections=1)
-            try:
-                with pytest.raises(httpx.TransportError) as caught:
-                    await send(transport, request("POST", server.url + "/x", json_body={}))
-            finally:
-                await transport.aclose()
-            return caught.value, len(server.requests)
+            return await failure(request("POST", server.url + "/x", json_body={})), len(server.requests)
 
     error, arrived = asyncio.run(main())
     assert type(error) is httpx.ConnectError, repr(error)
@@ -512,16 +493,8 @@ HANDSHAKES = {
 def test_failed_tls_handshake_is_not_sent(handler: Handler, kind: type[httpx.TransportError]) -> None:
     async def main() -> BaseException:
         async with Server(handler) as server:
-            transport = AiohttpTransport(connections=1)
             url = f"https://127.0.0.1:{server.port}/x"
-            try:
-                with pytest.raises(httpx.TransportError) as caught:
-                    await send(
-                        transport, request("POST", url, json_body={}, timeout={**TIMEOUT, "connect": 0.3})
-                    )
-            finally:
-                await transport.aclose()
-            return caught.value
+            return await failure(request("POST", url, json_body={}, timeout={**TIMEOUT, "connect": 0.3}))
 
     error = asyncio.run(main())
     assert type(error) is kind, repr(error)
