@@ -19,8 +19,10 @@ template), so every drt request goes to one item's path, with the row's reason a
 Stand-ins: ``sandbox`` is ``hgsync sandbox`` in its own process (delay fault on every
 answer); ``fast`` is a small Starlette app under uvicorn in its own process that answers
 200 after ``asyncio.sleep(latency)``, so the senders rather than the server are measured.
-Runs are interleaved (hgsync, drt, bare, hgsync, drt, bare, ...), where bare is bench_send's
-bare ``httpx.AsyncClient`` sender at the same concurrency (per-item paths, like hgsync). For
+Runs are interleaved (hgsync, drt, bare, floor, hgsync, ...), where bare is bench_send's
+bare ``httpx.AsyncClient`` sender at the same concurrency (per-item paths, like hgsync) and
+floor its raw aiohttp sender: no httpx, no state, the least CPU per request a Python sender
+spends, so its rate is about the most any sender reaches against this server. For
 each run: requests per second over the server-side window (first to last request the
 stand-in recorded, its /_sandbox/stats polled every 50 ms), the sender's whole-process wall
 time and CPU, and the 1-minute load average before it.
@@ -154,10 +156,10 @@ def run_ours(url: str, rows: int, concurrency: int) -> dict[str, Any]:
     }
 
 
-def run_bare_sender(url: str, rows: int, concurrency: int) -> dict[str, Any]:
+def run_bare_sender(url: str, rows: int, concurrency: int, wire: str = "httpx") -> dict[str, Any]:
     with Window(url) as window:
         started = time.perf_counter()
-        run = run_bare(url, rows, concurrency)
+        run = run_bare(url, rows, concurrency, wire)
         wall = time.perf_counter() - started
     return {
         "rate": window.rate(),
@@ -314,17 +316,17 @@ def main() -> int:
         print(
             f"bench_drt: {n:,} rows, {args.latency:.0f} ms, hgsync concurrency {c} / drt {c} threads, {kind}"
         )
-        best: dict[str, float] = {"hgsync": 0.0, "drt": 0.0, "bare": 0.0}
+        best: dict[str, float] = {"hgsync": 0.0, "drt": 0.0, "bare": 0.0, "floor": 0.0}
         with serve(kind, args.latency / 1000) as url:
             for _ in range(args.repeat):
-                for name in ("hgsync", "drt", "bare"):
+                for name in ("hgsync", "drt", "bare", "floor"):
                     before = load()
                     if name == "hgsync":
                         run = run_ours(url, n, c)
                     elif name == "drt":
                         run = run_drt(drt, url, n, c)
                     else:
-                        run = run_bare_sender(url, n, c)
+                        run = run_bare_sender(url, n, c, "raw" if name == "floor" else "httpx")
                     best[name] = max(best[name], run["rate"])
                     own = f", own send phase {run['own']:,.0f} req/s" if run["own"] else ""
                     print(
@@ -333,8 +335,11 @@ def main() -> int:
                         f"CPU {1000 * run['cpu'] / n:.2f} ms/request, load {before:.2f}"
                     )
         ratio = best["hgsync"] / best["drt"] if best["drt"] else float("nan")
+        ceiling = c / (args.latency / 1000) if args.latency else float("inf")
         print(
-            f"  best: hgsync {best['hgsync']:,.0f}, drt {best['drt']:,.0f} req/s; hgsync / drt = {ratio:.2f}"
+            f"  best: hgsync {best['hgsync']:,.0f}, drt {best['drt']:,.0f} req/s; hgsync / drt = {ratio:.2f}; "
+            f"floor {best['floor']:,.0f} (hgsync at {best['hgsync'] / best['floor']:.0%} of it); "
+            f"{c} in flight at {args.latency:.0f} ms allow {ceiling:,.0f}"
         )
     return 0
 
