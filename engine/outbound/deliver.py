@@ -4,11 +4,11 @@ A fixed pool of workers (the target's concurrency) takes units from the spool in
 they were read: a row each, or for a bulk operation a batch of rows sent in one request
 (:mod:`engine.outbound.batches`; each row's outcome is still its own). Before requests go
 out their keys are marked ``sending`` with the requests' idempotency keys, a window of units
-(the concurrency) per transaction; outcomes are committed in groups, every 50 ms or as soon as half as many wait as there are workers. The writes are made by a thread
-of their own, in order, while the event loop goes on with the requests (:mod:`engine.outbound.commits`).
-After a crash, the keys left ``sending`` are in doubt (sent again, same idempotency key), and
-HG has received twice at most the requests on the wire plus the outcomes not yet committed:
-fewer than two times the concurrency. Setting ``stop`` lets requests on the wire finish and starts no
+(the concurrency) per transaction; outcomes are committed
+in groups, every COMMIT_EVERY (50 ms) or as soon as as many wait as there are workers. After a
+crash, the keys left ``sending`` are in doubt (sent again, same idempotency key), and HG
+has received twice at most the requests on the wire plus the outcomes not yet committed:
+two times the concurrency. Setting ``stop`` lets requests on the wire finish and starts no
 new ones: what was not sent is put back as it was, to be sent by the next run.
 
 A request whose answer was lost is *in doubt*: HG may have it. For an idempotent operation
@@ -36,12 +36,13 @@ from engine.definitions.operations import Operation
 from engine.errors import CredentialsRefused, LockLost
 from engine.logging import get_logger
 from engine.outbound.batches import Unit, batch_size, send_unit, units
-from engine.outbound.commits import Commits
 from engine.outbound.plan import Plan
 from engine.outbound.spool import SpoolRow
 from engine.store import Mark, Settled, StateStore
 
 log = get_logger("hgsync.deliver")
+HEARTBEAT_EVERY = 15.0
+COMMIT_EVERY = 0.05  # seconds an outcome may wait for its commit
 
 
 class Outcome(Protocol):
@@ -86,7 +87,7 @@ async def deliver(
     counts: Counter[str] = Counter()
     queue: asyncio.Queue[Unit | None] = asyncio.Queue(maxsize=workers)
     size = batch_size(pipeline) or 1  # a unit's rows are committed together
-    commits = Commits(state, plan, run_id, lock, limit=max(workers, size), stop=stop)
+    commits = _Commits(state, plan, run_id, lock, limit=max(workers, size), stop=stop)
     unsent: list[SpoolRow] = []  # marked ``sending``, never sent: put back as they were
 
     async def queue_window(window: list[Unit]) -> bool:
@@ -98,17 +99,18 @@ async def deliver(
             for unit in window
             for row in unit.rows
         ]
-        queued = 0
         try:
-            await commits.mark(marks)
-            for unit in window:  # workers take units after a stop too: they put their rows back
-                await queue.put(unit)
-                queued += 1
+            commits.mark(marks)
         except LockLost as exc:  # another process took this pipeline over: send nothing more
             ended.append(exc)
             stop.set()
             return False
-        except BaseException:  # cancelled, or the store failed: what was not queued is put back
+        queued = 0
+        try:
+            for unit in window:  # workers take units after a stop too: they put their rows back
+                await queue.put(unit)
+                queued += 1
+        except asyncio.CancelledError:  # the run ends with an error: marked, never sent, put back
             unsent.extend(row for unit in window[queued:] for row in unit.rows)
             raise
         return not stop.is_set()
@@ -142,7 +144,6 @@ async def deliver(
                 continue
             if unit.bulk:
                 await send_bulk(unit)
-                await commits.caught_up()
                 continue
             row, request_key = unit.rows[0], unit.key
             request = row.request or {}
@@ -163,7 +164,6 @@ async def deliver(
                     stop.set()
                     continue
             finish(row, request_key, outcome)
-            await commits.caught_up()
 
     async def send_bulk(unit: Unit) -> None:
         """A unit of a bulk operation: its requests (split when refused), each row's outcome
@@ -206,8 +206,12 @@ async def deliver(
             *(_answer(operation, outcome) if kind == "delivered" else (None, None)),
             apply_response=kind == "delivered" and pipeline.response is not None,
         )
-        # a request in doubt is committed before its worker sends again (commits.caught_up)
-        commits.outcome(settled, row.seq, now=kind == "in_doubt")
+        try:
+            # a request in doubt is committed before anything else happens
+            commits.outcome(settled, row.seq, now=kind == "in_doubt")
+        except LockLost as exc:  # the outcome is committed; nothing more is sent
+            ended.append(exc)
+            stop.set()
         counts[kind] += 1
         if kind == "failed" and logged:
             log.warning(
@@ -277,3 +281,77 @@ async def deliver(
     if commits.error is not None:
         raise commits.error
     return counts
+
+
+class _Commits:
+    """Outcomes committed in groups, marks in windows. A window of rows is marked ``sending``
+    in one transaction (with the outcomes waiting) before any of them goes out; outcomes are
+    committed every COMMIT_EVERY seconds, or at once when ``limit`` are waiting or one is in
+    doubt. All on the event loop's thread: a writer thread would contend with it for the GIL.
+    A crash loses at most the outcomes waiting (``limit``) on top of the requests on the wire."""
+
+    def __init__(
+        self, state: StateStore, plan: Plan, run_id: str, lock: str | None, *, limit: int, stop: asyncio.Event
+    ):
+        self.state, self.spool, self.pipeline = state, plan.spool, plan.pipeline.name
+        self.run_id, self.lock, self.limit, self.stop = run_id, lock, max(1, limit), stop
+        self.loop = asyncio.get_running_loop()
+        self.last_beat = self.loop.time()
+        self.outcomes: list[Settled] = []
+        self.seqs: list[int] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.error: Exception | None = None  # of a commit made on the timer
+
+    def mark(self, marks: list[Mark]) -> None:
+        """Commit the waiting outcomes and mark ``marks`` ``sending`` (LockLost: not marked)."""
+        self._commit(marks)
+
+    def outcome(self, settled: Settled, seq: int, *, now: bool = False) -> None:
+        self.outcomes.append(settled)
+        self.seqs.append(seq)
+        if now or len(self.outcomes) >= self.limit:
+            self._commit()
+        elif self.timer is None:
+            self.timer = self.loop.call_later(COMMIT_EVERY, self._on_timer)
+
+    def close(self) -> None:
+        """Commit what is waiting; an error is kept in ``error``."""
+        self._on_timer()
+
+    flush = close  # the outcomes of a bulk request, committed together
+
+    def _spool(self, outcomes: list[Settled], seqs: list[int]) -> None:
+        if outcomes:
+            self.spool.set_outcomes(
+                [
+                    (o.kind, None if o.kind == "delivered" else o.message, seq)
+                    for o, seq in zip(outcomes, seqs, strict=True)
+                ]
+            )
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        try:
+            self._commit()
+        except Exception as exc:  # LockLost or StateError: no more requests; the run ends with it
+            self.error = self.error or exc
+            self.stop.set()
+
+    def _commit(self, marks: list[Mark] | None = None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        outcomes, seqs = self.outcomes, self.seqs
+        self.outcomes, self.seqs = [], []
+        held = True
+        if self.lock is not None and self.loop.time() - self.last_beat > HEARTBEAT_EVERY:
+            self.last_beat = self.loop.time()
+            held = self.state.heartbeat(self.lock)
+        try:
+            self.state.write_batch(self.pipeline, self.run_id, marks or (), outcomes, fence=self.lock)
+        except LockLost:  # the outcomes were committed, the marks were not
+            self._spool(outcomes, seqs)
+            raise
+        self._spool(outcomes, seqs)
+        if not held:
+            raise LockLost(f"{self.lock} was taken over by another process; this one stops")

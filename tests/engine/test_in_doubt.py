@@ -193,3 +193,60 @@ def test_the_policy_a_refund_pipeline_names_is_obeyed(
         assert len(posted) == 60 and max(posted.values()) >= 2
     else:
         assert max(posted.values()) == 1
+
+
+CRASHING_REFUNDS = """
+import sys
+from connectors.hepsiglobal.client import HGClient
+
+build = HGClient._request
+attempted = open(sys.argv[2], "w")
+
+
+def request(self, method, path, payload, token, extra):
+    if isinstance(payload, dict) and "refund_number" in payload:
+        attempted.write(payload["refund_number"] + "\\n")
+        attempted.flush()
+        if attempted.tell() > 40 * 8:  # about the 40th refund: a bug in the client
+            raise RuntimeError("a bug in the client")
+    return build(self, method, path, payload, token, extra)
+
+
+HGClient._request = request
+from engine.cli.commands import main
+
+main(["--home", sys.argv[1], "run", "refunds"])
+"""
+
+
+def test_a_crashed_run_leaves_only_attempted_refunds_in_doubt(
+    project: ProjectDir, sandbox: Sandbox, tmp_path
+) -> None:
+    """When a worker fails unexpectedly the run ends; rows already marked ``sending`` but never
+    handed to the client (the feeder's window, waiting for room in the queue) are put back as
+    they were. Left ``sending`` they would become held refunds, for a person to settle, that
+    HG never saw."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _refunds(project, 200)
+    attempted_file = tmp_path / "attempted.txt"
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASHING_REFUNDS, str(project.home), str(attempted_file)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=120,
+    )
+    assert "a bug in the client" in crashed.stdout + crashed.stderr
+    attempted = set(attempted_file.read_text().split())
+    with _state(project).engine.connect() as conn:
+        left = {
+            key
+            for (key,) in conn.exec_driver_sql(
+                "SELECT key FROM hgsync_deliveries WHERE pipeline = 'refunds' AND status = 'sending'"
+            )
+        }
+    assert left, "the requests on the wire when the run ended are in doubt"
+    assert left <= attempted, f"never handed to the client, left in doubt: {sorted(left - attempted)}"

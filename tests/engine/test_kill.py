@@ -1,7 +1,7 @@
 """kill -9 of `hgsync run` at random points: nothing is lost, and the only duplicates are the
 requests that were on the wire when the process died and the answers it had not committed yet
-(a worker sends nothing more while the concurrency's worth of outcomes wait for their commit):
-fewer than twice the concurrency, per kill.
+(outcomes are committed in groups of at most the concurrency): at most twice the
+concurrency, per kill.
 
 Each scenario runs a real `hgsync run` process against the test sandbox, kills it a few
 times part-way (after a random number of requests reached the sandbox), then lets a run
