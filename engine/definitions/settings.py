@@ -207,4 +207,11 @@ class Settings(BaseModel):
     @field_validator("state")
     @classmethod
     def _state_url(cls, value: str) -> str:
-        return check_db_url(value)
+        url = make_url(check_db_url(value))
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError(
+                "an in-memory state store forgets every delivery when hgsync stops (every run would "
+                "send every row again), and hgsync's threads cannot share it; use a file, e.g. "
+                "sqlite:///state/state.db"
+            )
+        return value

@@ -63,18 +63,10 @@ class StoreBase:
         except sa.exc.ArgumentError as exc:
             raise StateError(f"state store URL is not valid: {exc}") from None
         self.backend = parsed.get_backend_name()
-        self.in_memory = self.backend == "sqlite" and parsed.database in (None, "", ":memory:")
-        if self.backend == "sqlite" and not self.in_memory:
+        if self.backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
             private_sqlite_file(Path(parsed.database))
         try:
-            if self.in_memory:  # one connection for every thread, or each would see an empty database
-                options: dict[str, Any] = {
-                    "poolclass": sa.pool.StaticPool,
-                    "connect_args": {"check_same_thread": False},
-                }
-            else:
-                options = {"pool_pre_ping": True}
-            self.engine = sa.create_engine(url, **options)
+            self.engine = sa.create_engine(url, pool_pre_ping=True)
         except (SQLAlchemyError, ImportError) as exc:
             raise StateError(f"cannot open the state store: {redact_text(str(exc))}") from None
         if self.backend == "sqlite":

@@ -15,15 +15,17 @@ def _cancels(sandbox) -> list[dict]:
     return sandbox.records("cancel_order_item")
 
 
-def test_a_run_over_an_in_memory_store_records_every_outcome(cancels, sandbox):
-    """SQLAlchemy opens an in-memory SQLite database per thread: its writes stay on one."""
-    project = cancels(120)
+def test_an_in_memory_store_is_refused_with_the_line_that_names_it(cancels, sandbox):
+    """An in-memory SQLite store would forget every delivery when hgsync stops, and SQLAlchemy
+    opens one per thread (the plan runs in a thread of its own): refused, nothing sent."""
+    project = cancels(5)
     config = project.home / "config" / "hgsync.yaml"
     config.write_text(config.read_text().replace("state: sqlite:///state/state.db", "state: 'sqlite://'"))
     result = project.cli("run", "cancels")
-    assert result.exit_code == 0, result.output
-    assert "delivered 120" in result.output
-    assert len(_cancels(sandbox)) == 120
+    assert result.exit_code != 0
+    assert "hgsync.yaml" in result.output and "state" in result.output
+    assert "in-memory state store" in result.output and "sqlite:///state/state.db" in result.output
+    assert _cancels(sandbox) == []
 
 
 def test_a_store_that_fails_mid_run_ends_the_run_and_loses_nothing(cancels, sandbox, monkeypatch):

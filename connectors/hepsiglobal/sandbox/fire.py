@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from connectors.hepsiglobal.transport import AiohttpTransport
 from engine.definitions.operations import Operation
 from engine.definitions.receiver import ReceiverAuth, signature
 
@@ -146,9 +147,10 @@ async def fire(
             calls.append(("valid", operation, event_id, raw, credentials(auth, raw, forged=False)))
     expected = {"valid": 200, "duplicate": 200, "forged": 401, "invalid": 400}
     gate = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # the HG client's own wire: httpx's async pool made the firing side the limit (~134 calls/s)
+    transport = AiohttpTransport(connections=concurrency)
     started = time.perf_counter()
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=30, transport=transport) as client:
 
         async def one(
             kind: str, operation: Operation, event_id: str | None, raw: bytes, headers: dict[str, str]
