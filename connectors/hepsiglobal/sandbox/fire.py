@@ -147,7 +147,8 @@ async def fire(
             calls.append(("valid", operation, event_id, raw, credentials(auth, raw, forged=False)))
     expected = {"valid": 200, "duplicate": 200, "forged": 401, "invalid": 400}
     gate = asyncio.Semaphore(concurrency)
-    # the HG client's own wire: httpx's async pool made the firing side the limit (~134 calls/s)
+    # the HG client's own wire: over httpx's async pool, firing cost 3.8-4.3 ms of CPU a call
+    # and was the limit (184-203 calls/s); over this, 1.5-1.7 ms and 261-267 calls/s
     transport = AiohttpTransport(connections=concurrency)
     started = time.perf_counter()
     async with httpx.AsyncClient(base_url=url, timeout=30, transport=transport) as client:
