@@ -338,7 +338,7 @@ def main() -> int:
         ceiling = c / (args.latency / 1000) if args.latency else float("inf")
         print(
             f"  best: hgsync {best['hgsync']:,.0f}, drt {best['drt']:,.0f} req/s; hgsync / drt = {ratio:.2f}; "
-            f"floor {best['floor']:,.0f} (hgsync at {best['hgsync'] / best['floor']:.0%} of it); "
+            f"floor {best['floor']:,.0f} (hgsync at {best['hgsync'] / max(best['floor'], 1):.0%} of it); "
             f"{c} in flight at {args.latency:.0f} ms allow {ceiling:,.0f}"
         )
     return 0

@@ -50,7 +50,9 @@ async def raw_send(url: str, rows: int, concurrency: int) -> dict[str, float]:
         async with http.post("/v1/auth/token", json=body) as answer:
             token = (await answer.json())["access_token"]
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        reasons = [json.dumps({"reason": r}).encode() for r in ("customer_demand", "out_of_stock", "late_shipment")]
+        reasons = [
+            json.dumps({"reason": r}).encode() for r in ("customer_demand", "out_of_stock", "late_shipment")
+        ]
         queue = iter(range(1, rows + 1))
         ok = 0
 

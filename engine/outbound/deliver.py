@@ -5,7 +5,7 @@ they were read: a row each, or for a bulk operation a batch of rows sent in one 
 (:mod:`engine.outbound.batches`; each row's outcome is still its own). Before requests go
 out their keys are marked ``sending`` with the requests' idempotency keys, a window of units
 (the concurrency) per transaction; outcomes are committed
-in groups, every COMMIT_EVERY (50 ms) or as soon as as many wait as there are workers. After a
+in groups, every COMMIT_EVERY (50 ms) or as soon as there are as many waiting as workers. After a
 crash, the keys left ``sending`` are in doubt (sent again, same idempotency key), and HG
 has received twice at most the requests on the wire plus the outcomes not yet committed:
 two times the concurrency. Setting ``stop`` lets requests on the wire finish and starts no

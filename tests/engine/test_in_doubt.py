@@ -3,7 +3,10 @@ credentials refused part-way, end to end through `hgsync run`, `history` and `re
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -201,13 +204,15 @@ from connectors.hepsiglobal.client import HGClient
 
 build = HGClient._request
 attempted = open(sys.argv[2], "w")
+count = [0]
 
 
 def request(self, method, path, payload, token, extra):
     if isinstance(payload, dict) and "refund_number" in payload:
         attempted.write(payload["refund_number"] + "\\n")
         attempted.flush()
-        if attempted.tell() > 40 * 8:  # about the 40th refund: a bug in the client
+        count[0] += 1
+        if count[0] == 40:  # the 40th refund: a bug in the client
             raise RuntimeError("a bug in the client")
     return build(self, method, path, payload, token, extra)
 
@@ -226,10 +231,6 @@ def test_a_crashed_run_leaves_only_attempted_refunds_in_doubt(
     handed to the client (the feeder's window, waiting for room in the queue) are put back as
     they were. Left ``sending`` they would become held refunds, for a person to settle, that
     HG never saw."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     _refunds(project, 200)
     attempted_file = tmp_path / "attempted.txt"
     crashed = subprocess.run(
@@ -241,12 +242,16 @@ def test_a_crashed_run_leaves_only_attempted_refunds_in_doubt(
     )
     assert "a bug in the client" in crashed.stdout + crashed.stderr
     attempted = set(attempted_file.read_text().split())
-    with _state(project).engine.connect() as conn:
-        left = {
-            key
-            for (key,) in conn.exec_driver_sql(
-                "SELECT key FROM hgsync_deliveries WHERE pipeline = 'refunds' AND status = 'sending'"
-            )
-        }
+    state = _state(project)
+    try:
+        with state.engine.connect() as conn:
+            left = {
+                key
+                for (key,) in conn.exec_driver_sql(
+                    "SELECT key FROM hgsync_deliveries WHERE pipeline = 'refunds' AND status = 'sending'"
+                )
+            }
+    finally:
+        state.close()
     assert left, "the requests on the wire when the run ended are in doubt"
     assert left <= attempted, f"never handed to the client, left in doubt: {sorted(left - attempted)}"
